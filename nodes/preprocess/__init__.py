@@ -1,0 +1,1 @@
+"""Preprocessors: turn an image into the hint a ControlNet expects."""

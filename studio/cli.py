@@ -1,0 +1,319 @@
+"""``latent-studio``: the desktop studio, and a headless runner over the same executor.
+
+Exit codes: 0 ok, 1 a node failed, 2 a bad workflow or bad input. User errors print a message,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_NODE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line or a bad workflow: exit 2 with this message."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="latent-studio", description="Node-graph studio for controllable "
+                                "Stable Diffusion. Without a command, opens the desktop studio.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a workflow (JSON, or a PNG that carries one) without the GUI")
+    run.add_argument("flow", help="workflow .json, or a .png saved by the studio")
+    run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                     help="override a parameter; NODE is a node id or a unique node title")
+    run.add_argument("--repeat", type=int, default=1, metavar="N", help="run N times in one process")
+    run.add_argument("--sweep", metavar="NODE.PARAM=V1,V2,...",
+                     help="run once per value, in one process (only what the value changes re-runs)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    run.add_argument("--output-dir", metavar="DIR", help="where save nodes write (default: Preferences)")
+
+    val = sub.add_parser("validate", help="check a workflow and list every problem")
+    val.add_argument("flow")
+
+    nodes = sub.add_parser("nodes", help="list node types with their ports and parameters")
+    nodes.add_argument("--json", action="store_true")
+
+    models = sub.add_parser("models", help="list the models found in the model folders")
+    models.add_argument("--json", action="store_true")
+
+    gui = sub.add_parser("gui", help="open the desktop studio (the default)")
+    gui.add_argument("flow", nargs="?", help="workflow or PNG to open")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.version:
+        from studio import __version__
+
+        print(f"latent-studio {__version__}")
+        return EXIT_OK
+    command = args.command or "gui"
+    try:
+        if command == "run":
+            return cmd_run(args)
+        if command == "validate":
+            return cmd_validate(args)
+        if command == "nodes":
+            return cmd_nodes(args)
+        if command == "models":
+            return cmd_models(args)
+        return cmd_gui(getattr(args, "flow", None))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _load(flow: str) -> Any:
+    from studio.core.registry import default_registry
+    from studio.core.workflow import WorkflowError, load_file
+
+    try:
+        return load_file(flow, default_registry())
+    except WorkflowError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _parse_assignment(text: str) -> tuple[str, str, str]:
+    left, eq, value = text.partition("=")
+    node_ref, dot, param = left.rpartition(".")
+    if not eq or not dot or not node_ref or not param:
+        raise UsageError(f"expected NODE.PARAM=VALUE, got {text!r}")
+    return node_ref, param, value
+
+
+def _target(graph: Any, node_ref: str, param: str) -> tuple[Any, Any]:
+    hits = graph.find_nodes(node_ref)
+    if not hits:
+        raise UsageError(f"no node with id or title {node_ref!r}")
+    if len(hits) > 1:
+        ids = ", ".join(n.id for n in hits)
+        raise UsageError(f"{len(hits)} nodes are titled {node_ref!r} ({ids}); use a node id")
+    node = hits[0]
+    nt = graph.node_type(node)
+    decl = nt.input(param) if nt else None
+    if decl is None or decl.wire:
+        names = ", ".join(i.name for i in nt.params) if nt else "none known"
+        raise UsageError(f"{graph.title_of(node)} has no parameter {param!r} (parameters: {names})")
+    return node, decl
+
+
+def _coerce(graph: Any, node: Any, decl: Any, text: str) -> Any:
+    try:
+        value = decl.coerce(text)
+    except ValueError:
+        raise UsageError(f"{graph.title_of(node)}.{decl.name}: {text!r} is not a valid "
+                         f"{decl.kind.value.lower()}") from None
+    problem = decl.problem(value)
+    if problem:
+        raise UsageError(f"{graph.title_of(node)}.{decl.name}: {problem}")
+    return value
+
+
+def _print_problems(problems: Sequence[Any]) -> None:
+    for p in problems:
+        print(f"{p.severity}: {p}", file=sys.stderr)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from studio.core.context import CancelToken
+    from studio.core.executor import Executor
+    from studio.services import make_services
+
+    if args.repeat < 1:
+        raise UsageError("--repeat must be at least 1")
+    graph = _load(args.flow)
+    for assignment in args.set:
+        ref, param, text = _parse_assignment(assignment)
+        node, decl = _target(graph, ref, param)
+        graph.set_param(node.id, decl.name, _coerce(graph, node, decl, text))
+
+    variants: list[tuple[Any, Any, Any] | None] = [None]
+    if args.sweep:
+        ref, param, text = _parse_assignment(args.sweep)
+        node, decl = _target(graph, ref, param)
+        values = [v for v in text.split(",") if v.strip()]
+        if not values:
+            raise UsageError("--sweep needs at least one value")
+        variants = [(node, decl, _coerce(graph, node, decl, v.strip())) for v in values]
+
+    problems = [p for p in graph.validate() if p.severity == "error"]
+    if problems:
+        _print_problems(problems)
+        raise UsageError(f"{args.flow}: the workflow has {len(problems)} problem(s)")
+    _check_models(graph)
+
+    services = make_services(workflow_path=args.flow, output_dir=args.output_dir)
+    executor = Executor(services=services)
+    cancel = CancelToken()
+    signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    exit_code = EXIT_OK
+    run_no = 0
+    for variant in variants:
+        if variant is not None:
+            node, decl, value = variant
+            graph.set_param(node.id, decl.name, value)
+        for _ in range(args.repeat):
+            run_no += 1
+            summary = executor.run(graph.snapshot(), None if args.json else _HumanProgress(graph), cancel)
+            _report(graph, summary, run_no, args.json)
+            if summary.failed or summary.skipped:
+                exit_code = EXIT_NODE_FAILED
+            if summary.cancelled:
+                return 130
+    return exit_code
+
+
+def _check_models(graph: Any) -> None:
+    """Hook for model-reference checks before a headless run (missing models exit 2)."""
+    try:
+        from studio.diffusion.model_refs import missing_models
+    except ImportError:
+        return
+    missing = missing_models(graph)
+    if missing:
+        for line in missing:
+            print(f"missing model: {line}", file=sys.stderr)
+        raise UsageError(f"{len(missing)} model(s) used by the workflow cannot be found")
+
+
+class _HumanProgress:
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+
+    def __call__(self, event: Any) -> None:
+        kind = event.kind
+        if kind == "node_started":
+            print(f"▶ {self._title(event.node)}", file=sys.stderr)
+        elif kind == "node_error":
+            print(f"✖ {self._title(event.node)}: {event.message}", file=sys.stderr)
+        elif kind == "node_log":
+            print(f"  {event.level}: {self._title(event.node)}: {event.message}", file=sys.stderr)
+        elif kind == "cancelled":
+            print("cancelled", file=sys.stderr)
+
+    def _title(self, node_id: str) -> str:
+        return self.graph.title_of(node_id) if node_id in self.graph.nodes else node_id
+
+
+def _report(graph: Any, summary: Any, run_no: int, as_json: bool) -> None:
+    if as_json:
+        line = {"run": run_no, "executed": list(summary.executed), "cached": list(summary.cached),
+                "outputs": list(summary.outputs), "seconds": round(summary.seconds, 4)}
+        if summary.failed:
+            line["failed"] = summary.failed
+        if summary.skipped:
+            line["skipped"] = list(summary.skipped)
+        print(json.dumps(line), flush=True)
+        return
+    print(f"run {run_no}: executed {len(summary.executed)}, cached {len(summary.cached)}, "
+          f"{summary.seconds:.2f} s")
+    for node_id, message in summary.failed.items():
+        title = graph.title_of(node_id) if node_id in graph.nodes else node_id
+        print(f"  failed: {title}: {message}")
+    for path in summary.outputs:
+        print(f"  wrote {path}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    graph = _load(args.flow)
+    problems = graph.validate()
+    for p in problems:
+        print(f"{p.severity}: {p}")
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        print(f"{args.flow}: {len(errors)} problem(s)")
+        return EXIT_BAD_INPUT
+    print(f"{args.flow}: ok ({len(graph.nodes)} nodes, {len(graph.links)} links)")
+    return EXIT_OK
+
+
+def _port_info(i: Any) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": i.name, "type": str(i.type)}
+    if hasattr(i, "wire"):
+        info["wire"] = i.wire
+        if not i.wire:
+            info["default"] = i.default
+            for key in ("min", "max", "step", "choices", "widget"):
+                value = getattr(i, key)
+                if value is not None:
+                    info[key] = list(value) if isinstance(value, tuple) else value
+        if i.optional:
+            info["optional"] = True
+    return info
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from studio.core.registry import default_registry
+
+    reg = default_registry()
+    if args.json:
+        out = [{"id": t.id, "version": t.version, "category": t.category, "title": t.title,
+                "description": t.description, "inputs": [_port_info(i) for i in t.inputs],
+                "outputs": [_port_info(o) for o in t.outputs], "side_effect": t.side_effect} for t in reg]
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
+    for t in reg:
+        print(f"{t.id}  {t.version}  [{t.category}] {t.title}")
+        for i in t.wires:
+            print(f"    in   {i.name}: {i.type}{' (optional)' if i.optional else ''}")
+        for i in t.params:
+            rng = f" {i.min}..{i.max}" if i.min is not None or i.max is not None else ""
+            choices = f" {{{', '.join(i.choices)}}}" if i.choices else ""
+            print(f"    param {i.name}: {i.kind.value} = {i.default!r}{rng}{choices}")
+        for o in t.outputs:
+            print(f"    out  {o.name}: {o.type}")
+    for err in reg.errors:
+        print(f"warning: {err}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from studio.core.settings import Settings
+
+    try:
+        from studio.diffusion.model_folders import models_report
+    except ImportError as exc:
+        raise UsageError(f"model listing is unavailable: {exc}") from None
+    report = models_report(Settings.load())
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return EXIT_OK
+    if not report:
+        print("no models found; put checkpoints in", Settings.load().models_dir / "checkpoints")
+    for m in report:
+        size = m.get("size", 0) / 2**20
+        print(f"{m.get('kind', '?'):<12} {m.get('family') or '?':<6} {size:>9.1f} MiB  {m.get('path')}")
+    return EXIT_OK
+
+
+def cmd_gui(flow: str | None) -> int:
+    try:
+        from studio.ui.app import run_app
+    except ImportError as exc:
+        print(f"error: the desktop studio cannot start: {exc}", file=sys.stderr)
+        return EXIT_NODE_FAILED
+    return run_app(Path(flow) if flow else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

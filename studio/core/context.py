@@ -1,0 +1,118 @@
+"""What a node function sees of the run: progress, previews, cancel, warnings and services."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .graph import GraphSnapshot
+
+
+class NodeFailure(Exception):
+    """Raised by a node for a user-facing problem; the message is shown as is, with the node's name."""
+
+
+class CancelledError(Exception):
+    """Raised inside a node when the run was cancelled; the executor stops cleanly."""
+
+
+class CancelToken:
+    """A flag shared by the UI (which sets it) and the running graph (which checks it)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise CancelledError()
+
+
+class NodeContext:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        title: str,
+        run_id: int,
+        cancel: CancelToken,
+        emit: Callable[[str, dict[str, Any]], None],
+        services: Mapping[str, Any],
+        snapshot: GraphSnapshot | None = None,
+    ) -> None:
+        self.node_id, self.title, self.run_id = node_id, title, run_id
+        self.services = services
+        self.snapshot = snapshot
+        self._cancel = cancel
+        self._emit = emit
+        self.output_files: list[str] = []
+
+    # -- reporting ------------------------------------------------------------------------------
+    def progress(self, fraction: float, text: str = "") -> None:
+        self._emit("progress", {"fraction": max(0.0, min(1.0, float(fraction))), "text": text})
+
+    def preview(self, image: Any, step: int = -1) -> None:
+        """Show a small uint8 RGB array (H, W, 3) as this node's live preview."""
+        self._emit("preview", {"image": image, "step": step})
+
+    def warn(self, message: str) -> None:
+        self._emit("log", {"level": "warning", "message": message})
+
+    def info(self, message: str) -> None:
+        self._emit("log", {"level": "info", "message": message})
+
+    def add_output_file(self, path: str | Path) -> None:
+        self.output_files.append(str(path))
+
+    # -- cancel ---------------------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.cancelled
+
+    def check_cancel(self) -> None:
+        self._cancel.raise_if_cancelled()
+
+    # -- services -------------------------------------------------------------------------------
+    def service(self, name: str) -> Any:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise NodeFailure(f"this run has no {name!r} service") from None
+
+    @property
+    def workflow_text(self) -> str:
+        """The workflow being run, as file text (what a save node embeds in its PNG)."""
+        from .workflow import document_text
+
+        return document_text(dict(self.snapshot.document)) if self.snapshot else ""
+
+    def resolve_file(self, value: str, what: str = "file") -> Path:
+        return resolve_file(value, self.services.get("search_dirs", ()), what)
+
+
+def resolve_file(value: str, search_dirs: Sequence[str | Path], what: str = "file") -> Path:
+    """An absolute path as is; a relative one looked up in each search folder in turn."""
+    if not value:
+        raise NodeFailure(f"no {what} chosen")
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        if p.is_file():
+            return p
+        raise NodeFailure(f"{what} not found: {p}")
+    tried = []
+    for d in search_dirs:
+        candidate = Path(d) / p
+        if candidate.is_file():
+            return candidate
+        tried.append(str(Path(d)))
+    where = "; looked in " + ", ".join(tried) if tried else ""
+    raise NodeFailure(f"{what} not found: {value}{where}")

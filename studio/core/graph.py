@@ -1,0 +1,489 @@
+"""The graph model: nodes, links and groups, with every edit validated.
+
+Qt-free. The canvas mirrors this model through the listener callbacks; the executor runs an
+immutable ``GraphSnapshot`` of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .nodetype import Input, NodeType, Output
+from .registry import Registry
+from .types import ANY_FAMILY, PortType, Verdict, can_connect, is_family_var
+
+ANY_PORT = PortType.parse("ANY")
+
+
+class GraphError(ValueError):
+    """An edit that the graph refuses; ``str(exc)`` is the human reason."""
+
+
+@dataclass
+class Node:
+    id: str
+    type_id: str
+    version: str
+    params: dict[str, Any]
+    pos: tuple[float, float] = (0.0, 0.0)
+    title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Only for placeholders (unknown type): the port names seen when the node was loaded.
+    placeholder_inputs: tuple[str, ...] = ()
+    placeholder_outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    src: str
+    src_port: str
+    dst: str
+    dst_port: str
+
+
+@dataclass
+class Group:
+    id: str
+    title: str
+    rect: tuple[float, float, float, float]
+    color: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    node_id: str | None
+    node_title: str
+    port: str | None
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.node_title} [{self.node_id}]" if self.node_id else self.node_title
+        if self.port:
+            where += f" › {self.port}"
+        return f"{where}: {self.message}"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+class Graph:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.nodes: dict[str, Node] = {}
+        self.links: dict[tuple[str, str], Link] = {}  # keyed by (dst, dst_port): one wire per input
+        self.groups: list[Group] = []
+        self.models: list[dict[str, Any]] = []  # the workflow's models table, as loaded or last computed
+        self.rng: dict[str, Any] = {}
+        self.extra: dict[str, Any] = {}  # the file's free-form "extra" object (view state), kept verbatim
+        self.unknown: dict[str, Any] = {}  # top-level fields this version does not know, kept verbatim
+        self.environment: dict[str, Any] = {}  # the environment recorded in the file as loaded
+        self.listeners: list[Listener] = []
+
+    # -- notifications --------------------------------------------------------------------------
+    def _notify(self, what: str, **info: Any) -> None:
+        for fn in list(self.listeners):
+            fn(what, info)
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def node_type(self, node: Node | str) -> NodeType | None:
+        n = self.nodes[node] if isinstance(node, str) else node
+        return self.registry.get(n.type_id)
+
+    def title_of(self, node: Node | str) -> str:
+        n = self.nodes[node] if isinstance(node, str) else node
+        if n.title:
+            return n.title
+        nt = self.registry.get(n.type_id)
+        return nt.title if nt else n.type_id
+
+    def add_node(
+        self,
+        type_id: str,
+        pos: tuple[float, float] = (0.0, 0.0),
+        params: Mapping[str, Any] | None = None,
+        *,
+        node_id: str | None = None,
+        title: str | None = None,
+    ) -> Node:
+        nt = self.registry.get(type_id)
+        if nt is None:
+            raise GraphError(f"unknown node type {type_id!r}")
+        node_id = node_id or new_id()
+        if node_id in self.nodes:
+            raise GraphError(f"a node with id {node_id} already exists")
+        values = nt.default_params()
+        for k, v in (params or {}).items():
+            if nt.input(k) is None or nt.input(k).wire:  # type: ignore[union-attr]
+                raise GraphError(f"{nt.title} has no parameter {k!r}")
+            values[k] = v
+        node = Node(node_id, type_id, nt.version, values, (float(pos[0]), float(pos[1])), title)
+        return self.insert_node(node)
+
+    def insert_node(self, node: Node) -> Node:
+        """Add a fully formed node (used by file loading, paste and undo)."""
+        if node.id in self.nodes:
+            raise GraphError(f"a node with id {node.id} already exists")
+        self.nodes[node.id] = node
+        self._notify("node_added", node=node)
+        return node
+
+    def remove_node(self, node_id: str) -> tuple[Node, list[Link]]:
+        """Remove a node and its wires; returns both so that an undo can put them back."""
+        node = self.nodes[node_id]
+        removed = [lk for lk in self.links.values() if node_id in (lk.src, lk.dst)]
+        for lk in removed:
+            self.disconnect(lk.dst, lk.dst_port)
+        del self.nodes[node_id]
+        self._notify("node_removed", node=node)
+        return node, removed
+
+    def set_param(self, node_id: str, name: str, value: Any) -> Any:
+        node = self.nodes[node_id]
+        old = node.params.get(name)
+        node.params[name] = value
+        self._notify("param_changed", node=node, name=name, value=value, old=old)
+        return old
+
+    def set_pos(self, node_id: str, pos: tuple[float, float]) -> None:
+        node = self.nodes[node_id]
+        node.pos = (float(pos[0]), float(pos[1]))
+        self._notify("node_moved", node=node)
+
+    def set_title(self, node_id: str, title: str | None) -> None:
+        self.nodes[node_id].title = title or None
+        self._notify("node_renamed", node=self.nodes[node_id])
+
+    # -- ports ----------------------------------------------------------------------------------
+    def input_ports(self, node: Node) -> list[Input]:
+        nt = self.registry.get(node.type_id)
+        if nt is not None:
+            return list(nt.wires)
+        return [Input(name, ANY_PORT) for name in node.placeholder_inputs]
+
+    def output_ports(self, node: Node) -> list[Output]:
+        nt = self.registry.get(node.type_id)
+        if nt is not None:
+            return list(nt.outputs)
+        return [Output(name, ANY_PORT) for name in node.placeholder_outputs]
+
+    def _input_decl(self, node: Node, port: str) -> Input | None:
+        nt = self.registry.get(node.type_id)
+        if nt is None:
+            return Input(port, ANY_PORT) if port in node.placeholder_inputs else None
+        decl = nt.input(port)
+        return decl if decl is not None and decl.wire else None
+
+    def _output_decl(self, node: Node, port: str) -> Output | None:
+        for out in self.output_ports(node):
+            if out.name == port:
+                return out
+        return None
+
+    # -- families -------------------------------------------------------------------------------
+    def bound_families(self, node_id: str, *, skip_port: str | None = None,
+                       memo: dict[str, dict[str, tuple[str, PortType]]] | None = None
+                       ) -> dict[str, tuple[str, PortType]]:
+        """For each family variable of a node: (concrete family, the port type that fixed it)."""
+        memo = {} if memo is None else memo
+        if skip_port is None and node_id in memo:
+            return memo[node_id]
+        node = self.nodes[node_id]
+        nt = self.registry.get(node.type_id)
+        bound: dict[str, tuple[str, PortType]] = {}
+        if nt is None:
+            return bound
+        if nt.family is not None:
+            try:
+                fam = nt.family(node.params)
+            except Exception:
+                fam = None
+            if fam and fam != ANY_FAMILY:
+                for o in nt.outputs:
+                    if is_family_var(o.type.family):
+                        bound.setdefault(o.type.family, (fam, o.type.with_family(fam)))
+        for decl in nt.wires:
+            var = decl.type.family
+            if not is_family_var(var) or var in bound or decl.name == skip_port:
+                continue
+            lk = self.links.get((node_id, decl.name))
+            if lk is None or lk.src not in self.nodes:
+                continue
+            src_t = self.output_type(lk.src, lk.src_port, memo=memo)
+            if src_t.concrete_family:
+                bound[var] = (src_t.concrete_family, src_t)
+        if skip_port is None:
+            memo[node_id] = bound
+        return bound
+
+    def output_type(self, node_id: str, port: str, *, memo: dict | None = None) -> PortType:
+        """An output's type with its family resolved as far as the graph allows."""
+        node = self.nodes[node_id]
+        decl = self._output_decl(node, port)
+        if decl is None:
+            return ANY_PORT
+        t = decl.type
+        if is_family_var(t.family):
+            hit = self.bound_families(node_id, memo=memo).get(t.family)
+            if hit:
+                return t.with_family(hit[0])
+        return t
+
+    # -- links ----------------------------------------------------------------------------------
+    def check_connection(self, src: str, src_port: str, dst: str, dst_port: str, *,
+                         replace: bool = False) -> Verdict:
+        if src not in self.nodes or dst not in self.nodes:
+            return Verdict(False, "that node is not in the graph")
+        s, d = self.nodes[src], self.nodes[dst]
+        out_decl, in_decl = self._output_decl(s, src_port), self._input_decl(d, dst_port)
+        if out_decl is None:
+            return Verdict(False, f"{self.title_of(s)} has no output {src_port!r}")
+        if in_decl is None:
+            return Verdict(False, f"{self.title_of(d)} has no wire input {dst_port!r}")
+        if src == dst:
+            return Verdict(False, "a node cannot feed itself")
+        existing = self.links.get((dst, dst_port))
+        if existing is not None and not replace:
+            if existing == Link(src, src_port, dst, dst_port):
+                return Verdict(False, "these ports are already connected")
+            return Verdict(False, f"{in_decl.display_name} of {self.title_of(d)} already has a wire")
+        out_t = self.output_type(src, src_port)
+        in_t = in_decl.type
+        verdict = can_connect(out_t, in_t)
+        if not verdict:
+            return verdict
+        if is_family_var(in_t.family) and out_t.concrete_family:
+            hit = self.bound_families(dst, skip_port=dst_port).get(in_t.family)
+            if hit and hit[0] != out_t.concrete_family:
+                return Verdict(False, f"{out_t} does not fit {hit[1]}")
+        if self._reaches(dst, src):
+            return Verdict(False, "that wire would make a loop")
+        return Verdict(True)
+
+    def connect(self, src: str, src_port: str, dst: str, dst_port: str, *, replace: bool = False) -> Link:
+        verdict = self.check_connection(src, src_port, dst, dst_port, replace=replace)
+        if not verdict:
+            raise GraphError(verdict.reason)
+        if (dst, dst_port) in self.links:
+            self.disconnect(dst, dst_port)
+        return self.insert_link(Link(src, src_port, dst, dst_port))
+
+    def insert_link(self, link: Link) -> Link:
+        """Add a link without type checks (file loading and undo: the file decides)."""
+        if link.src not in self.nodes or link.dst not in self.nodes:
+            raise GraphError("a link must join two nodes of the graph")
+        self.links[(link.dst, link.dst_port)] = link
+        self._notify("link_added", link=link)
+        return link
+
+    def disconnect(self, dst: str, dst_port: str) -> Link | None:
+        link = self.links.pop((dst, dst_port), None)
+        if link is not None:
+            self._notify("link_removed", link=link)
+        return link
+
+    def incoming(self, node_id: str) -> dict[str, Link]:
+        return {lk.dst_port: lk for lk in self.links.values() if lk.dst == node_id}
+
+    def outgoing(self, node_id: str) -> list[Link]:
+        return [lk for lk in self.links.values() if lk.src == node_id]
+
+    def _reaches(self, start: str, goal: str) -> bool:
+        """Whether ``goal`` is downstream of (or equal to) ``start``."""
+        children: dict[str, list[str]] = {}
+        for lk in self.links.values():
+            children.setdefault(lk.src, []).append(lk.dst)
+        seen, stack = set(), [start]
+        while stack:
+            n = stack.pop()
+            if n == goal:
+                return True
+            if n not in seen:
+                seen.add(n)
+                stack.extend(children.get(n, ()))
+        return False
+
+    # -- groups ---------------------------------------------------------------------------------
+    def add_group(self, title: str, rect: tuple[float, float, float, float], color: str | None = None,
+                  *, group_id: str | None = None) -> Group:
+        g = Group(group_id or new_id(), title, tuple(float(v) for v in rect), color)  # type: ignore[arg-type]
+        self.groups.append(g)
+        self._notify("group_added", group=g)
+        return g
+
+    def remove_group(self, group_id: str) -> Group:
+        g = next(g for g in self.groups if g.id == group_id)
+        self.groups.remove(g)
+        self._notify("group_removed", group=g)
+        return g
+
+    # -- order and validation -------------------------------------------------------------------
+    def topological_order(self) -> list[str]:
+        indeg = dict.fromkeys(self.nodes, 0)
+        children: dict[str, list[str]] = {n: [] for n in self.nodes}
+        for lk in self.links.values():
+            if lk.src in self.nodes and lk.dst in self.nodes:
+                indeg[lk.dst] += 1
+                children[lk.src].append(lk.dst)
+        ready = [n for n, d in indeg.items() if d == 0]
+        order: list[str] = []
+        i = 0
+        while i < len(ready):
+            n = ready[i]
+            i += 1
+            order.append(n)
+            for c in children[n]:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    ready.append(c)
+        if len(order) != len(self.nodes):
+            raise GraphError("the graph has a loop")
+        return order
+
+    def validate(self) -> list[Problem]:
+        """Every problem in the graph, each naming its node (id and title) and port."""
+        problems: list[Problem] = []
+        memo: dict[str, dict[str, tuple[str, PortType]]] = {}
+        for node in self.nodes.values():
+            problems.extend(self._node_problems(node, memo))
+        try:
+            self.topological_order()
+        except GraphError as exc:
+            problems.append(Problem(None, "graph", None, str(exc)))
+        return problems
+
+    def _node_problems(self, node: Node, memo: dict) -> Iterator[Problem]:
+        title = self.title_of(node)
+
+        def p(port: str | None, msg: str, severity: str = "error") -> Problem:
+            return Problem(node.id, title, port, msg, severity)
+
+        nt = self.registry.get(node.type_id)
+        if nt is None:
+            yield p(None, f"unknown node type {node.type_id!r}: kept as a placeholder; install the node "
+                          "pack that provides it")
+            return
+        if node.version.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is None:
+            yield p(None, f"saved by version {node.version} of {nt.id}, but version {nt.version} is installed",
+                    "warning")
+        incoming = self.incoming(node.id)
+        for decl in nt.inputs:
+            if decl.wire:
+                lk = incoming.get(decl.name)
+                if lk is None:
+                    if not decl.optional:
+                        yield p(decl.name, "required input is not connected")
+                    continue
+                if lk.src not in self.nodes:
+                    yield p(decl.name, "connected to a node that is not in the graph")
+                    continue
+                src_t = self.output_type(lk.src, lk.src_port, memo=memo)
+                in_t = decl.type
+                if is_family_var(in_t.family):
+                    hit = self.bound_families(node.id, memo=memo).get(in_t.family)
+                    if hit:
+                        in_t = in_t.with_family(hit[0])
+                        if src_t.concrete_family and src_t.concrete_family != hit[0]:
+                            yield p(decl.name, f"{src_t} does not fit {hit[1]}")
+                            continue
+                verdict = can_connect(src_t, in_t)
+                if not verdict:
+                    yield p(decl.name, verdict.reason)
+            else:
+                if decl.name not in node.params:
+                    continue  # the default applies
+                value = node.params[decl.name]
+                if value is None and decl.optional:
+                    continue
+                msg = decl.problem(value)
+                if msg:
+                    yield p(decl.name, msg)
+        for port in incoming:
+            if nt.input(port) is None or not nt.input(port).wire:  # type: ignore[union-attr]
+                yield p(port, "wired to an input this node does not have")
+        for name in node.params:
+            if nt.input(name) is None:
+                yield p(name, "unknown parameter (kept, but not used)", "warning")
+
+    # -- whole-graph helpers --------------------------------------------------------------------
+    def clear(self) -> None:
+        for node_id in list(self.nodes):
+            self.remove_node(node_id)
+        for g in list(self.groups):
+            self.remove_group(g.id)
+        self.models, self.rng, self.extra, self.unknown, self.environment = [], {}, {}, {}, {}
+
+    def find_nodes(self, ref: str) -> list[Node]:
+        """Nodes whose id, or else whose title, equals ``ref`` (used by ``--set NODE.PARAM``)."""
+        if ref in self.nodes:
+            return [self.nodes[ref]]
+        hits = [n for n in self.nodes.values() if self.title_of(n) == ref]
+        if not hits:
+            hits = [n for n in self.nodes.values() if self.title_of(n).lower() == ref.lower()]
+        return hits
+
+    def snapshot(self) -> GraphSnapshot:
+        return GraphSnapshot.of(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapNode:
+    id: str
+    title: str
+    type: NodeType | None
+    type_id: str
+    version: str
+    params: Mapping[str, Any]
+    inputs: Mapping[str, tuple[str, str]]  # input name -> (source node id, output name)
+
+
+@dataclass(frozen=True)
+class GraphSnapshot:
+    """An immutable copy of what the executor needs; editing the graph afterwards changes nothing."""
+
+    nodes: Mapping[str, SnapNode]
+    order: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    document: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def of(cls, graph: Graph) -> GraphSnapshot:
+        from .workflow import graph_to_document  # local import: workflow depends on graph
+
+        incoming: dict[str, dict[str, tuple[str, str]]] = {}
+        for lk in graph.links.values():
+            incoming.setdefault(lk.dst, {})[lk.dst_port] = (lk.src, lk.src_port)
+        nodes = {}
+        for n in graph.nodes.values():
+            nt = graph.registry.get(n.type_id)
+            params = dict(nt.default_params()) if nt else {}
+            params.update(copy.deepcopy(n.params))
+            nodes[n.id] = SnapNode(n.id, graph.title_of(n), nt, n.type_id, n.version, MappingProxyType(params),
+                                   MappingProxyType(incoming.get(n.id, {})))
+        problems = graph.validate()
+        try:
+            order = tuple(graph.topological_order())
+        except GraphError:
+            order = ()
+        return cls(MappingProxyType(nodes), order, tuple(problems), MappingProxyType(graph_to_document(graph)))
+
+    def upstream(self, node_id: str) -> Iterable[str]:
+        """Every node ``node_id`` depends on (not including itself)."""
+        seen: set[str] = set()
+        stack = [src for src, _ in self.nodes[node_id].inputs.values()]
+        while stack:
+            n = stack.pop()
+            if n not in seen and n in self.nodes:
+                seen.add(n)
+                stack.extend(src for src, _ in self.nodes[n].inputs.values())
+        return seen

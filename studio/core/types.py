@@ -1,0 +1,126 @@
+"""Port types: what flows along a wire, and the parameter kinds a node can take.
+
+A port type is a kind plus, for model-bearing kinds, a model family. Families are either
+concrete (``sd15``, ``sd2``, ``sdxl``), ``any``, or a node-local variable (``$F``): every port of
+one node that uses the same variable must end up with the same concrete family. That is how a
+sampler says "model, conditioning and latent of one family" without knowing which.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    # Values that travel along wires.
+    IMAGE = "IMAGE"
+    MASK = "MASK"
+    LATENT = "LATENT"
+    CONDITIONING = "CONDITIONING"
+    MODEL = "MODEL"
+    CLIP = "CLIP"
+    VAE = "VAE"
+    CONTROL_NET = "CONTROL_NET"
+    # Parameter kinds: edited in the inspector, stored in the workflow file.
+    INT = "INT"
+    FLOAT = "FLOAT"
+    STRING = "STRING"
+    BOOL = "BOOL"
+    ENUM = "ENUM"
+    SEED = "SEED"
+    FILE = "FILE"
+    # Only for placeholder nodes whose real type is unknown.
+    ANY = "ANY"
+
+
+WIRE_KINDS = frozenset(
+    {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET}
+)
+PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
+FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET})
+
+FAMILIES = ("sd15", "sd2", "sdxl")
+ANY_FAMILY = "any"
+SEED_MAX = 2**64 - 1
+
+_TYPE_RE = re.compile(r"^([A-Z_]+)(?:\[([a-z0-9_$]+)\])?$")
+
+
+def is_family_var(family: str) -> bool:
+    return family.startswith("$")
+
+
+@dataclass(frozen=True, slots=True)
+class PortType:
+    kind: Kind
+    family: str = ANY_FAMILY
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, Kind):
+            object.__setattr__(self, "kind", Kind(self.kind))
+        fam = self.family
+        if fam != ANY_FAMILY and not is_family_var(fam):
+            if fam not in FAMILIES:
+                raise ValueError(f"unknown model family {fam!r}; expected one of {', '.join(FAMILIES)}")
+            if self.kind not in FAMILY_KINDS:
+                raise ValueError(f"{self.kind} does not carry a model family")
+
+    @classmethod
+    def parse(cls, text: str | PortType | Kind) -> PortType:
+        if isinstance(text, PortType):
+            return text
+        if isinstance(text, Kind):
+            return cls(text)
+        m = _TYPE_RE.match(text.strip())
+        if not m or m.group(1) not in Kind.__members__:
+            raise ValueError(f"not a port type: {text!r}")
+        return cls(Kind(m.group(1)), m.group(2) or ANY_FAMILY)
+
+    @property
+    def is_wire(self) -> bool:
+        return self.kind in WIRE_KINDS or self.kind is Kind.ANY
+
+    @property
+    def concrete_family(self) -> str | None:
+        """The family if it is a real one, else None (``any`` or an unbound variable)."""
+        return None if self.family == ANY_FAMILY or is_family_var(self.family) else self.family
+
+    def with_family(self, family: str | None) -> PortType:
+        if family is None or self.kind not in FAMILY_KINDS:
+            return self
+        return PortType(self.kind, family)
+
+    def __str__(self) -> str:
+        fam = self.concrete_family
+        return f"{self.kind.value}[{fam}]" if fam else self.kind.value
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The answer to "may this connection be made?" — truthy when it may; otherwise a reason."""
+
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+YES = Verdict(True)
+
+
+def can_connect(out: PortType | str, inp: PortType | str) -> Verdict:
+    """Whether an output of type ``out`` may feed an input of type ``inp``, with a human reason if not."""
+    out, inp = PortType.parse(out), PortType.parse(inp)
+    if Kind.ANY in (out.kind, inp.kind):
+        return YES
+    if inp.kind not in WIRE_KINDS:
+        return Verdict(False, f"{inp.kind.value} is a parameter, not a wire input")
+    if out.kind is not inp.kind:
+        return Verdict(False, f"{out.kind.value} output cannot feed a {inp.kind.value} input")
+    a, b = out.concrete_family, inp.concrete_family
+    if a and b and a != b:
+        return Verdict(False, f"{out} does not fit {inp}")
+    return YES

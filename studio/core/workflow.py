@@ -1,0 +1,426 @@
+"""Workflow files: ``{"format": "latent-studio.workflow", "version": N, ...}``.
+
+Saving is deterministic (save → load → save gives the same bytes). Loading checks every field and
+turns any defect into one ``WorkflowError`` that names the JSON path, migrates files of older
+format versions, and keeps unknown node types as placeholders. Loading never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Callable
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .graph import Graph, GraphError, Group, Link, Node, new_id
+from .registry import Registry
+
+FORMAT = "latent-studio.workflow"
+VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+DEFAULT_RNG = {"noise": "cpu", "generator": "torch.Generator('cpu').manual_seed(seed)", "per_node_seed": True}
+
+
+class WorkflowError(ValueError):
+    """A workflow file that cannot be used; says where (JSON path) and what."""
+
+    def __init__(self, path: str, message: str, *, source: str | None = None) -> None:
+        self.path, self.message, self.source = path, message, source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {message}")
+
+
+# --- saving -------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> dict[str, str]:
+    out = {}
+    for dist in ("torch", "diffusers", "transformers"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def current_environment(device: str | None = None, dtype: str | None = None) -> dict[str, Any]:
+    """What produced a file: app, Python, library versions (read without importing them), device."""
+    from studio import __version__
+
+    from .settings import Settings
+
+    settings = Settings.load()
+    env: dict[str, Any] = {"app": f"latent-studio {__version__}", "python": platform.python_version()}
+    env.update(_library_versions())
+    env["device"] = device or settings.device
+    env["dtype"] = dtype or settings.dtype
+    return env
+
+
+def graph_to_document(graph: Graph, *, environment: dict[str, Any] | None = None) -> dict[str, Any]:
+    nodes = []
+    for n in graph.nodes.values():
+        entry: dict[str, Any] = {"id": n.id, "type": n.type_id, "version": n.version}
+        if n.title:
+            entry["title"] = n.title
+        entry["pos"] = [n.pos[0], n.pos[1]]
+        entry["params"] = n.params
+        entry.update(n.extra)
+        nodes.append(entry)
+    links = [{"from": [lk.src, lk.src_port], "to": [lk.dst, lk.dst_port]} for lk in graph.links.values()]
+    groups = []
+    for g in graph.groups:
+        entry = {"id": g.id, "title": g.title, "rect": list(g.rect)}
+        if g.color:
+            entry["color"] = g.color
+        entry.update(g.extra)
+        groups.append(entry)
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "nodes": nodes,
+        "links": links,
+        "groups": groups,
+        "models": graph.models,
+        "environment": environment if environment is not None else current_environment(),
+        "rng": graph.rng or dict(DEFAULT_RNG),
+        "extra": graph.extra,
+    }
+    doc.update(graph.unknown)
+    return doc
+
+
+def dumps(graph: Graph, *, environment: dict[str, Any] | None = None) -> str:
+    return document_text(graph_to_document(graph, environment=environment))
+
+
+def document_text(doc: Any) -> str:
+    """Indented JSON, with lists of plain values (positions, rectangles, links) kept on one line."""
+    return "".join(_encode(doc, 0)) + "\n"
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _encode(value: Any, level: int) -> list[str]:
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return ["{}"]
+        out = ["{\n"]
+        for i, (k, v) in enumerate(value.items()):
+            out += [inner, _scalar(str(k)), ": ", *_encode(v, level + 1), ",\n" if i < len(value) - 1 else "\n"]
+        return [*out, pad, "}"]
+    if isinstance(value, list | tuple):
+        if not value:
+            return ["[]"]
+        if all(not isinstance(v, dict | list | tuple) for v in value):
+            return ["[" + ", ".join(_scalar(v) for v in value) + "]"]
+        if all(isinstance(v, list | tuple) and all(not isinstance(x, dict | list | tuple) for x in v)
+               for v in value) and len(value) <= 4:
+            return ["[" + ", ".join("".join(_encode(v, 0)) for v in value) + "]"]
+        out = ["[\n"]
+        for i, v in enumerate(value):
+            out += [inner, *_encode(v, level + 1), ",\n" if i < len(value) - 1 else "\n"]
+        return [*out, pad, "]"]
+    return [_scalar(value)]
+
+
+def save(graph: Graph, path: str | Path) -> None:
+    """Write atomically: a crash mid-save never leaves a half-written workflow behind."""
+    path = Path(path)
+    text = dumps(graph)
+    tmp = path.with_name(f".{path.name}.saving")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a workflow")
+
+
+def parse_json(data: bytes | str, *, source: str | None = None) -> Any:
+    """JSON text → value, with every failure as a WorkflowError."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise WorkflowError("$", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise WorkflowError("$", f"not UTF-8 text (byte {exc.start})", source=source) from None
+    elif len(data) > MAX_FILE_BYTES:
+        raise WorkflowError("$", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
+    try:
+        value = json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise WorkflowError("$", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                            source=source) from None
+    except RecursionError:
+        raise WorkflowError("$", "JSON is nested too deeply", source=source) from None
+    except ValueError as exc:
+        raise WorkflowError("$", str(exc), source=source) from None
+    if _depth(value) > MAX_DEPTH:
+        raise WorkflowError("$", f"JSON is nested more than {MAX_DEPTH} levels deep", source=source)
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, without recursion (a hostile file must not blow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            deepest = max(deepest, d)
+            if d > MAX_DEPTH:
+                return d
+            stack.extend((item, d + 1) for item in v)
+    return deepest
+
+
+def loads(data: bytes | str, registry: Registry, *, source: str | None = None) -> Graph:
+    return document_to_graph(parse_json(data, source=source), registry, source=source)
+
+
+def load(path: str | Path, registry: Registry) -> Graph:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise WorkflowError("$", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=str(path))
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WorkflowError("$", f"cannot read the file: {exc.strerror or exc}", source=str(path)) from None
+    return loads(data, registry, source=str(path))
+
+
+class _Reader:
+    """Typed access to untrusted JSON that reports the JSON path of whatever is wrong."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> WorkflowError:
+        return WorkflowError(path, message, source=self.source)
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, found {_kind(value)}")
+        return value
+
+    def arr(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list, found {_kind(value)}")
+        return value
+
+    def text(self, value: Any, path: str, *, empty: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected text, found {_kind(value)}")
+        if not empty and not value.strip():
+            raise self.fail(path, "must not be empty")
+        return value
+
+    def num(self, value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(path, f"expected a number, found {_kind(value)}")
+        return float(value)
+
+    def point(self, value: Any, path: str, n: int) -> tuple[float, ...]:
+        items = self.arr(value, path)
+        if len(items) != n:
+            raise self.fail(path, f"expected {n} numbers, found {len(items)} items")
+        return tuple(self.num(v, f"{path}[{i}]") for i, v in enumerate(items))
+
+    def port_ref(self, value: Any, path: str) -> tuple[str, str]:
+        items = self.arr(value, path)
+        if len(items) != 2:
+            raise self.fail(path, "expected [node id, port name]")
+        return self.text(items[0], f"{path}[0]"), self.text(items[1], f"{path}[1]")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+_NODE_KEYS = ("id", "type", "version", "title", "pos", "params")
+_GROUP_KEYS = ("id", "title", "rect", "color")
+_TOP_KEYS = ("format", "version", "nodes", "links", "groups", "models", "environment", "rng", "extra")
+
+
+def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None) -> Graph:
+    r = _Reader(source)
+    doc = r.obj(doc, "$")
+    fmt = doc.get("format")
+    if fmt != FORMAT:
+        hint = ""
+        if ("nodes" in doc and "links" in doc) or (doc and all(isinstance(v, dict) and "class_type" in v
+                                                                for v in doc.values())):
+            hint = " (this looks like a ComfyUI workflow: use Import)"
+        raise r.fail("$.format", f"not a Latent Studio workflow: expected {FORMAT!r}, found {fmt!r}{hint}")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise r.fail("$.version", f"expected a whole number, found {_kind(version)}")
+    if version > VERSION:
+        raise r.fail("$.version", f"file format version {version} is newer than this app understands "
+                                  f"({VERSION}); update Latent Studio")
+    if version < 0:
+        raise r.fail("$.version", f"no such format version {version}")
+    while version < VERSION:
+        doc = MIGRATIONS[version](doc, r)
+        version = doc["version"]
+
+    graph = Graph(registry)
+    nodes_json = r.arr(doc.get("nodes", []), "$.nodes")
+    if len(nodes_json) > MAX_NODES:
+        raise r.fail("$.nodes", f"more than {MAX_NODES} nodes")
+    links_json = r.arr(doc.get("links", []), "$.links")
+    parsed_links: list[Link] = []
+    for i, raw in enumerate(links_json):
+        path = f"$.links[{i}]"
+        raw = r.obj(raw, path)
+        src, src_port = r.port_ref(raw.get("from"), f"{path}.from")
+        dst, dst_port = r.port_ref(raw.get("to"), f"{path}.to")
+        parsed_links.append(Link(src, src_port, dst, dst_port))
+
+    for i, raw in enumerate(nodes_json):
+        path = f"$.nodes[{i}]"
+        raw = r.obj(raw, path)
+        node_id = r.text(raw.get("id"), f"{path}.id")
+        if node_id in graph.nodes:
+            raise r.fail(f"{path}.id", f"duplicate node id {node_id!r}")
+        type_id = r.text(raw.get("type"), f"{path}.type")
+        nver = r.text(raw.get("version", "1.0.0"), f"{path}.version")
+        title = raw.get("title")
+        if title is not None:
+            title = r.text(title, f"{path}.title", empty=True)
+        pos = r.point(raw.get("pos", [0, 0]), f"{path}.pos", 2)
+        params = dict(r.obj(raw.get("params", {}), f"{path}.params"))
+        extra = {k: v for k, v in raw.items() if k not in _NODE_KEYS}
+        nt = registry.get(type_id)
+        node = Node(node_id, type_id, nver, params, (pos[0], pos[1]), title or None, extra)
+        if nt is None:
+            node.placeholder_inputs = tuple(dict.fromkeys(lk.dst_port for lk in parsed_links if lk.dst == node_id))
+            node.placeholder_outputs = tuple(dict.fromkeys(lk.src_port for lk in parsed_links if lk.src == node_id))
+        else:
+            if nver.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is not None:
+                try:
+                    params = nt.upgrade(dict(params), nver)
+                except Exception as exc:
+                    raise r.fail(f"{path}.params", f"cannot upgrade {type_id} {nver} → {nt.version}: {exc}") from None
+                node.version = nt.version
+            node.params = {**nt.default_params(), **params}
+        graph.insert_node(node)
+
+    for i, lk in enumerate(parsed_links):
+        path = f"$.links[{i}]"
+        if lk.src not in graph.nodes:
+            raise r.fail(f"{path}.from[0]", f"no node with id {lk.src!r}")
+        if lk.dst not in graph.nodes:
+            raise r.fail(f"{path}.to[0]", f"no node with id {lk.dst!r}")
+        if (lk.dst, lk.dst_port) in graph.links:
+            raise r.fail(f"{path}.to", f"input {lk.dst_port!r} of node {lk.dst!r} has two wires")
+        graph.insert_link(lk)
+
+    for i, raw in enumerate(r.arr(doc.get("groups", []), "$.groups")):
+        path = f"$.groups[{i}]"
+        raw = r.obj(raw, path)
+        gid = r.text(raw.get("id", new_id()), f"{path}.id")
+        gtitle = r.text(raw.get("title", ""), f"{path}.title", empty=True)
+        rect = r.point(raw.get("rect"), f"{path}.rect", 4)
+        color = raw.get("color")
+        if color is not None:
+            color = r.text(color, f"{path}.color")
+        g = Group(gid, gtitle, rect, color, {k: v for k, v in raw.items() if k not in _GROUP_KEYS})  # type: ignore[arg-type]
+        graph.groups.append(g)
+
+    models = r.arr(doc.get("models", []), "$.models")
+    for i, m in enumerate(models):
+        m = r.obj(m, f"$.models[{i}]")
+        r.text(m.get("file"), f"$.models[{i}].file")
+    graph.models = models
+    graph.environment = r.obj(doc.get("environment", {}), "$.environment")
+    graph.rng = r.obj(doc.get("rng", dict(DEFAULT_RNG)), "$.rng")
+    graph.extra = r.obj(doc.get("extra", {}), "$.extra")
+    graph.unknown = {k: v for k, v in doc.items() if k not in _TOP_KEYS}
+    try:
+        graph.topological_order()
+    except GraphError:
+        raise r.fail("$.links", "the links make a loop") from None
+    return graph
+
+
+# --- migrations: one function per format version, each upgrading to the next -------------------
+
+
+def _v0_to_v1(doc: dict[str, Any], r: _Reader) -> dict[str, Any]:
+    """Version 0 kept nodes in an object keyed by id, mixed links into ``inputs`` as
+    ``[source id, output]`` pairs, stored ``position`` as ``{"x", "y"}`` and called titles ``label``."""
+    nodes_in = r.obj(doc.get("nodes", {}), "$.nodes")
+    nodes, links = [], []
+    for node_id, raw in nodes_in.items():
+        path = f"$.nodes.{node_id}"
+        raw = r.obj(raw, path)
+        inputs = r.obj(raw.get("inputs", {}), f"{path}.inputs")
+        params = {}
+        for name, value in inputs.items():
+            if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+                    and value[0] in nodes_in):
+                links.append({"from": [value[0], value[1]], "to": [node_id, name]})
+            else:
+                params[name] = value
+        position = r.obj(raw.get("position", {"x": 0, "y": 0}), f"{path}.position")
+        entry: dict[str, Any] = {
+            "id": node_id,
+            "type": r.text(raw.get("type"), f"{path}.type"),
+            "version": "1.0.0",
+        }
+        if raw.get("label"):
+            entry["title"] = r.text(raw["label"], f"{path}.label")
+        entry["pos"] = [r.num(position.get("x", 0), f"{path}.position.x"),
+                        r.num(position.get("y", 0), f"{path}.position.y")]
+        entry["params"] = params
+        nodes.append(entry)
+    out = {k: v for k, v in doc.items() if k not in ("nodes", "version")}
+    out.update({"version": 1, "nodes": nodes, "links": links})
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any], _Reader], dict[str, Any]]] = {0: _v0_to_v1}
+
+
+# --- any file a user may hand us ----------------------------------------------------------------
+
+
+def load_file(path: str | Path, registry: Registry) -> Graph:
+    """A workflow JSON file, or a PNG that carries one."""
+    from .pngmeta import WORKFLOW_KEY, PngMetadataError, is_png, read_text_chunks
+
+    path = Path(path)
+    if not path.exists():
+        raise WorkflowError("$", "no such file", source=str(path))
+    if is_png(path):
+        try:
+            texts = read_text_chunks(path)
+        except PngMetadataError as exc:
+            raise WorkflowError("$", str(exc), source=str(path)) from None
+        if WORKFLOW_KEY in texts:
+            return loads(texts[WORKFLOW_KEY], registry, source=f"{path} (embedded workflow)")
+        if "workflow" in texts or "prompt" in texts:
+            raise WorkflowError("$", "this PNG carries a ComfyUI workflow, not a Latent Studio one",
+                                source=str(path))
+        raise WorkflowError("$", "this PNG carries no workflow", source=str(path))
+    return load(path, registry)

@@ -1,0 +1,99 @@
+"""The values that travel along MODEL, CLIP, VAE, CONTROL_NET, CONDITIONING and LATENT wires.
+
+Plain containers over diffusers/transformers objects and torch tensors. Model objects are owned by
+the model manager, so the executor's byte-bounded cache counts them as (almost) free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class _Owned:
+    """Held by the model manager: the output cache does not count its weights."""
+
+    def __cache_size__(self) -> int:
+        return 64
+
+
+@dataclass(frozen=True, eq=False)
+class UNetModel(_Owned):
+    """MODEL: the denoising UNet of one family, with the scheduler config it was trained with."""
+
+    family: str
+    unet: Any  # diffusers.UNet2DConditionModel
+    scheduler_config: Mapping[str, Any]
+    source: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class TextEncoder(_Owned):
+    """CLIP: tokenizer(s) and text encoder(s); SDXL has two of each. ``skip`` is CLIP-skip (0 = off)."""
+
+    family: str
+    tokenizers: tuple[Any, ...]
+    encoders: tuple[Any, ...]
+    source: str = ""
+    skip: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class VAEModel(_Owned):
+    family: str
+    vae: Any  # diffusers.AutoencoderKL
+    source: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class ControlNet(_Owned):
+    family: str
+    model: Any  # diffusers.ControlNetModel
+    source: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class ControlSpec:
+    """One ControlNet applied to a conditioning: hint is an IMAGE array (B, H, W, 3) in [0, 1];
+    start and end are fractions of the sampling steps (as diffusers' control_guidance_start/end)."""
+
+    controlnet: ControlNet
+    hint: Any
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Conditioning:
+    """CONDITIONING: prompt embeddings (1, 77·k, D), SDXL's pooled embedding and size/crop
+    conditioning, and the ControlNets attached to it."""
+
+    family: str
+    embeds: Any
+    pooled: Any = None
+    controls: tuple[ControlSpec, ...] = ()
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_control(self, spec: ControlSpec) -> Conditioning:
+        return replace(self, controls=(*self.controls, spec))
+
+    def __cache_size__(self) -> int:
+        size = 0
+        for t in (self.embeds, self.pooled):
+            if t is not None:
+                size += t.numel() * t.element_size()
+        return size + sum(int(getattr(c.hint, "nbytes", 0)) for c in self.controls)
+
+
+@dataclass(frozen=True, eq=False)
+class Latent:
+    """LATENT: samples (B, 4, H/8, W/8) in the VAE's scaled latent space (as the UNet sees it)."""
+
+    family: str
+    samples: Any
+    noise_mask: Any = None
+
+    def __cache_size__(self) -> int:
+        return self.samples.numel() * self.samples.element_size()
