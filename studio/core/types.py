@@ -45,7 +45,7 @@ FAMILIES = ("sd15", "sd2", "sdxl")
 ANY_FAMILY = "any"
 SEED_MAX = 2**64 - 1
 
-_TYPE_RE = re.compile(r"^([A-Z_]+)(?:\[([a-z0-9_$]+)\])?$")
+_TYPE_RE = re.compile(r"^([A-Z_]+)(?:\[([a-z0-9_]+|\$[A-Za-z0-9_]+)\])?$")
 
 
 def is_family_var(family: str) -> bool:

@@ -7,6 +7,7 @@ format versions, and keeps unknown node types as placeholders. Loading never run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -43,10 +44,8 @@ class WorkflowError(ValueError):
 def _library_versions() -> dict[str, str]:
     out = {}
     for dist in ("torch", "diffusers", "transformers"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

@@ -1,0 +1,115 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nodes.image import load_image, preview_image, save_image, scale_image
+from nodes.preprocess.canny import canny
+from studio.core.context import NodeFailure
+from studio.core.executor import Executor
+from studio.core.graph import Graph
+from studio.core.pngmeta import PARAMETERS_KEY, WORKFLOW_KEY, read_text_chunks
+from studio.core.registry import default_registry
+from studio.core.workflow import load_file
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "images" / "sample.png"
+
+
+def test_load_png_with_alpha_gives_image_and_mask(make_ctx, tmp_path):
+    rgba = np.zeros((6, 10, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :5, 3] = 255  # left half opaque, right half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    image, mask = load_image(make_ctx(), image="a.png")
+    assert image.shape == (1, 6, 10, 3) and image.dtype == np.float32
+    assert image[0, 0, 0].tolist() == [1.0, 0.0, 0.0]
+    assert mask.shape == (1, 6, 10)
+    assert mask[0, :, :5].max() == 0.0 and mask[0, :, 5:].min() == 1.0
+
+
+def test_load_applies_exif_orientation(make_ctx, tmp_path):
+    im = Image.new("RGB", (40, 20), (0, 0, 255))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    im.save(tmp_path / "rot.jpg", exif=exif.tobytes())
+    image, mask = load_image(make_ctx(), image="rot.jpg")
+    assert image.shape == (1, 40, 20, 3) and not mask.any()
+
+
+def test_load_webp_and_clear_errors(make_ctx, tmp_path):
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / "x.webp", lossless=True)
+    image, _ = load_image(make_ctx(), image="x.webp")
+    assert np.allclose(image[0, 0, 0], [10 / 255, 200 / 255, 30 / 255], atol=1e-6)
+    with pytest.raises(NodeFailure, match=r"image not found: nope.png; looked in"):
+        load_image(make_ctx(), image="nope.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(NodeFailure, match="cannot read image"):
+        load_image(make_ctx(), image="broken.png")
+
+
+def test_canny_on_the_sample_is_a_white_on_black_edge_map(make_ctx):
+    image, _ = load_image(make_ctx(search_dirs=[str(SAMPLE.parent)]), image="sample.png")
+    edges = canny(make_ctx(), image=image, low=100, high=200, blur=0.0)
+    assert edges.shape == image.shape and edges.dtype == np.float32
+    assert set(np.unique(edges).tolist()) == {0.0, 1.0}
+    assert (edges[..., 0] == edges[..., 1]).all() and (edges[..., 1] == edges[..., 2]).all()
+    density = edges[..., 0].mean()
+    assert 0.005 < density < 0.15  # edges are thin lines, the background is black
+    blurred = canny(make_ctx(), image=image, low=100, high=200, blur=3.0)
+    assert blurred[..., 0].mean() < density  # blurring removes fine edges
+    stricter = canny(make_ctx(), image=image, low=250, high=255, blur=0.0)
+    assert stricter.sum() < edges.sum()
+
+
+def test_scale_by_size_factor_and_multiple_of_8(make_ctx):
+    image = np.random.default_rng(1).random((2, 30, 50, 3), dtype=np.float32)
+    out = scale_image(make_ctx(), image=image, mode="size", width=100, height=0, factor=1.0, method="bilinear",
+                      multiple_of_8=False)
+    assert out.shape == (2, 60, 100, 3)
+    out = scale_image(make_ctx(), image=image, mode="factor", width=0, height=0, factor=0.5, method="area",
+                      multiple_of_8=True)
+    assert out.shape == (2, 16, 24, 3)
+    assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(NodeFailure, match="both be 0"):
+        scale_image(make_ctx(), image=image, mode="size", width=0, height=0, factor=1, method="area",
+                    multiple_of_8=False)
+
+
+def test_save_numbers_files_and_never_overwrites(make_ctx, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "pic_00001.png").write_bytes(b"precious")
+    ctx = make_ctx()
+    image = np.zeros((2, 8, 8, 3), np.float32)
+    save_image(ctx, images=image, folder="", prefix="pic", embed_workflow=False)
+    assert (out / "pic_00001.png").read_bytes() == b"precious"
+    assert sorted(p.name for p in out.iterdir()) == ["pic_00001.png", "pic_00002.png", "pic_00003.png"]
+    assert ctx.output_files == [str(out / "pic_00002.png"), str(out / "pic_00003.png")]
+    with pytest.raises(NodeFailure, match="may not contain"):
+        save_image(ctx, images=image, folder="", prefix="../evil", embed_workflow=False)
+
+
+def test_saved_png_carries_the_workflow_and_runs_again(tmp_path):
+    reg = default_registry()
+    g = Graph(reg)
+    load = g.add_node("image.load", params={"image": str(SAMPLE)})
+    edges = g.add_node("preprocess.canny", params={"low": 80})
+    save = g.add_node("image.save", params={"prefix": "embedded"})
+    g.connect(load.id, "image", edges.id, "image")
+    g.connect(edges.id, "image", save.id, "images")
+    summary = Executor(services={"output_dir": str(tmp_path), "search_dirs": []}).run(g.snapshot())
+    assert summary.ok and len(summary.outputs) == 1
+    png = Path(summary.outputs[0])
+    texts = read_text_chunks(png)
+    assert "Canny Edges (low 80, high 200)" in texts[PARAMETERS_KEY]
+    again = load_file(png, reg)
+    assert set(again.nodes) == set(g.nodes) and again.nodes[edges.id].params["low"] == 80
+    assert '"format": "latent-studio.workflow"' in texts[WORKFLOW_KEY]
+
+
+def test_preview_emits_a_small_uint8_frame(make_ctx):
+    ctx = make_ctx()
+    preview_image(ctx, images=np.ones((1, 1024, 2048, 3), np.float32))
+    kind, data = ctx.recorder.events[-1]
+    assert kind == "preview" and data["image"].dtype == np.uint8 and data["image"].shape == (256, 512, 3)
