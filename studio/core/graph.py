@@ -354,15 +354,18 @@ class Graph:
         """Every problem in the graph, each naming its node (id and title) and port."""
         problems: list[Problem] = []
         memo: dict[str, dict[str, tuple[str, PortType]]] = {}
+        incoming: dict[str, dict[str, Link]] = {}
+        for lk in self.links.values():
+            incoming.setdefault(lk.dst, {})[lk.dst_port] = lk
         for node in self.nodes.values():
-            problems.extend(self._node_problems(node, memo))
+            problems.extend(self._node_problems(node, memo, incoming.get(node.id, {})))
         try:
             self.topological_order()
         except GraphError as exc:
             problems.append(Problem(None, "graph", None, str(exc)))
         return problems
 
-    def _node_problems(self, node: Node, memo: dict) -> Iterator[Problem]:
+    def _node_problems(self, node: Node, memo: dict, incoming: dict[str, Link]) -> Iterator[Problem]:
         title = self.title_of(node)
 
         def p(port: str | None, msg: str, severity: str = "error") -> Problem:
@@ -376,7 +379,6 @@ class Graph:
         if node.version.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is None:
             yield p(None, f"saved by version {node.version} of {nt.id}, but version {nt.version} is installed",
                     "warning")
-        incoming = self.incoming(node.id)
         for decl in nt.inputs:
             if decl.wire:
                 lk = incoming.get(decl.name)
