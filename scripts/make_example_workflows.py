@@ -27,7 +27,16 @@ def canny(g: Graph) -> None:
     g.connect(edges.id, "image", out.id, "images")
 
 
-EXAMPLES: dict[str, Callable[[Graph], None]] = {"canny": canny}
+def first_run(g: Graph) -> None:
+    """Opened on a first launch: runs with no model at all."""
+    load = g.add_node("image.load", (0, 0), {"image": "images/sample.png"}, node_id=_id("first", "load"))
+    edges = g.add_node("preprocess.canny", (320, 0), node_id=_id("first", "canny"))
+    show = g.add_node("image.preview", (640, 0), node_id=_id("first", "preview"))
+    g.connect(load.id, "image", edges.id, "image")
+    g.connect(edges.id, "image", show.id, "images")
+
+
+EXAMPLES: dict[str, Callable[[Graph], None]] = {"canny": canny, "first_run": first_run}
 
 
 def main() -> None:

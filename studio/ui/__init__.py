@@ -1,0 +1,1 @@
+"""The Qt desktop studio. The only package that imports Qt."""

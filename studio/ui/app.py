@@ -1,0 +1,73 @@
+"""Application start-up: the window appears first; heavy libraries load later, on first use."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("Latent Studio")
+    app.setOrganizationName("Latent Studio")
+    app.setApplicationDisplayName("Latent Studio")
+    from .theme import apply_dark_theme
+
+    apply_dark_theme(app)  # type: ignore[arg-type]
+    return app  # type: ignore[return-value]
+
+
+def any_checkpoints(settings: object) -> bool:
+    try:
+        from studio.diffusion.model_folders import list_models
+
+        return bool(list_models(settings, "checkpoints"))  # type: ignore[arg-type]
+    except Exception:
+        return False
+
+
+def open_initial(window: object, flow: Path | None, *, ask_restore: object = None) -> None:
+    """What a launch shows: a recovered graph after a crash, the file asked for, or the example."""
+    from . import recovery
+    from .main_window import FIRST_RUN, MainWindow
+
+    assert isinstance(window, MainWindow)
+    found = recovery.find()
+    if found is not None:
+        ask = ask_restore or (lambda r: QMessageBox.question(
+            window, "Restore unsaved work?",
+            "Latent Studio did not close cleanly last time. Restore the workflow you were editing?",
+        ) == QMessageBox.StandardButton.Yes)
+        if ask(found):  # type: ignore[operator]
+            from studio.core.workflow import WorkflowError, load
+
+            try:
+                graph = load(found.workflow, window.registry)
+                window.set_graph(graph, Path(found.original_path) if found.original_path else None, clean=False)
+                window.show_message("Restored the unsaved workflow from the last session")
+                return
+            except WorkflowError as exc:
+                window.error_box("Cannot restore", str(exc))
+        recovery.discard()
+    if flow is not None and window.open_file(flow, ask=False):
+        return
+    window.open_file(FIRST_RUN, ask=False)
+    window.path = None  # the example is a template: Save asks where
+    window._update_title()
+    if not any_checkpoints(window.settings):
+        window.show_first_run_banner()
+
+
+def run_app(flow: Path | None = None) -> int:
+    app = create_app()
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    app.processEvents()
+    open_initial(window, flow)
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    return app.exec()

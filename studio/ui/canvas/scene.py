@@ -1,0 +1,171 @@
+"""GraphScene: keeps graphics items in step with a Graph through its listener callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QLineF, QPointF, QRectF
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsScene
+
+from studio.core.graph import Graph, Link
+from studio.core.types import Kind
+from studio.ui import theme
+
+from .items import GroupItem, NodeItem, PortItem, WireItem
+
+GRID = 20
+
+
+class GraphScene(QGraphicsScene):
+    def __init__(self, graph: Graph, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
+        self.graph = graph
+        self.node_items: dict[str, NodeItem] = {}
+        self.wires: dict[tuple[str, str], WireItem] = {}
+        self.group_items: dict[str, GroupItem] = {}
+        self._node_wires: dict[str, set[tuple[str, str]]] = {}
+        self._populate()
+        graph.listeners.append(self._on_graph)
+
+    # -- whole graph ----------------------------------------------------------------------------
+    def set_graph(self, graph: Graph) -> None:
+        if self._on_graph in self.graph.listeners:
+            self.graph.listeners.remove(self._on_graph)
+        self.clear()
+        self.node_items.clear()
+        self.wires.clear()
+        self.group_items.clear()
+        self._node_wires.clear()
+        self.graph = graph
+        self._populate()
+        graph.listeners.append(self._on_graph)
+
+    def detach(self) -> None:
+        if self._on_graph in self.graph.listeners:
+            self.graph.listeners.remove(self._on_graph)
+
+    def _populate(self) -> None:
+        for g in self.graph.groups:
+            self._add_group(g)
+        for node in self.graph.nodes.values():
+            self._add_node(node)
+        for link in self.graph.links.values():
+            self._add_wire(link)
+
+    # -- listener ---------------------------------------------------------------------------------
+    def _on_graph(self, what: str, info: dict[str, Any]) -> None:
+        if what == "node_added":
+            self._add_node(info["node"])
+        elif what == "node_removed":
+            item = self.node_items.pop(info["node"].id, None)
+            if item is not None:
+                self.removeItem(item)
+            self._node_wires.pop(info["node"].id, None)
+        elif what == "link_added":
+            self._add_wire(info["link"])
+        elif what == "link_removed":
+            self._remove_wire(info["link"])
+        elif what == "node_moved":
+            item = self.node_items.get(info["node"].id)
+            if item is not None and (item.pos().x(), item.pos().y()) != info["node"].pos:
+                item.setPos(*info["node"].pos)
+        elif what in ("param_changed", "node_renamed"):
+            item = self.node_items.get(info["node"].id)
+            if item is not None:
+                item.refresh()
+        elif what == "group_added":
+            self._add_group(info["group"])
+        elif what == "group_removed":
+            item = self.group_items.pop(info["group"].id, None)
+            if item is not None:
+                self.removeItem(item)
+
+    def _add_node(self, node: Any) -> None:
+        item = NodeItem(self, node)
+        self.node_items[node.id] = item
+        self.addItem(item)
+
+    def _add_group(self, group: Any) -> None:
+        item = GroupItem(group)
+        self.group_items[group.id] = item
+        self.addItem(item)
+
+    def _add_wire(self, link: Link) -> None:
+        src, dst = self.node_items.get(link.src), self.node_items.get(link.dst)
+        if src is None or dst is None:
+            return
+        out = src.outputs.get(link.src_port)
+        kind = out.port_type.kind if out else Kind.ANY
+        wire = WireItem(link, kind)
+        key = (link.dst, link.dst_port)
+        self.wires[key] = wire
+        self._node_wires.setdefault(link.src, set()).add(key)
+        self._node_wires.setdefault(link.dst, set()).add(key)
+        self.addItem(wire)
+        self._update_wire(key)
+
+    def _remove_wire(self, link: Link) -> None:
+        key = (link.dst, link.dst_port)
+        wire = self.wires.pop(key, None)
+        if wire is not None:
+            self.removeItem(wire)
+        for nid in (link.src, link.dst):
+            self._node_wires.get(nid, set()).discard(key)
+
+    def _update_wire(self, key: tuple[str, str]) -> None:
+        wire = self.wires.get(key)
+        if wire is None or wire.link is None:
+            return
+        link = wire.link
+        a = self.port(link.src, link.src_port, output=True)
+        b = self.port(link.dst, link.dst_port, output=False)
+        if a is not None and b is not None:
+            wire.set_ends(a.scene_anchor(), b.scene_anchor())
+
+    def node_item_moved(self, item: NodeItem) -> None:
+        for key in self._node_wires.get(item.node_id, ()):
+            self._update_wire(key)
+
+    # -- lookups --------------------------------------------------------------------------------
+    def port(self, node_id: str, name: str, *, output: bool) -> PortItem | None:
+        item = self.node_items.get(node_id)
+        if item is None:
+            return None
+        return (item.outputs if output else item.inputs).get(name)
+
+    def all_ports(self) -> list[PortItem]:
+        return [p for it in self.node_items.values() for p in (*it.inputs.values(), *it.outputs.values())]
+
+    def selected_node_ids(self) -> list[str]:
+        return [it.node_id for it in self.selectedItems() if isinstance(it, NodeItem)]
+
+    # -- background -------------------------------------------------------------------------------
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.fillRect(rect, QColor(theme.CANVAS_BG))
+        scale = painter.worldTransform().m11()
+        if scale < 0.3:
+            return
+        left, top = int(rect.left()) - int(rect.left()) % GRID, int(rect.top()) - int(rect.top()) % GRID
+        minor, major = [], []
+        x = left
+        while x < rect.right():
+            (major if x % (GRID * 5) == 0 else minor).append(QLineF(x, rect.top(), x, rect.bottom()))
+            x += GRID
+        y = top
+        while y < rect.bottom():
+            (major if y % (GRID * 5) == 0 else minor).append(QLineF(rect.left(), y, rect.right(), y))
+            y += GRID
+        painter.setPen(QPen(QColor(theme.GRID_MINOR), 0))
+        painter.drawLines(minor)
+        painter.setPen(QPen(QColor(theme.GRID_MAJOR), 0))
+        painter.drawLines(major)
+
+    def items_bounding_rect(self, node_ids: list[str] | None = None) -> QRectF:
+        items = [self.node_items[n] for n in node_ids] if node_ids else list(self.node_items.values())
+        rect = QRectF()
+        for it in items:
+            rect = rect.united(it.sceneBoundingRect())
+        return rect if not rect.isNull() else QRectF(QPointF(-200, -150), QPointF(600, 450))
