@@ -52,8 +52,8 @@ class Editor(QObject):
         nt = self.registry[type_id]
         node = self._new_node(type_id, pos)
         other_id, other_port, is_output = port
-        parent = undo.macro(f"Add {nt.title}")
-        undo.AddNode(self.graph, node, parent=parent)
+        parent = undo.Macro(f"Add {nt.title}")
+        parent.add(undo.AddNode(self.graph, node))
         link = None
         if is_output:
             out_t = self.graph.output_type(other_id, other_port)
@@ -66,7 +66,7 @@ class Editor(QObject):
             if source is not None:
                 link = Link(node.id, source.name, other_id, other_port)
         if link is not None:
-            undo.Connect(self.graph, link, parent=parent)
+            parent.add(undo.Connect(self.graph, link))
         self.stack.push(parent)
         return node.id
 
@@ -110,9 +110,9 @@ class Editor(QObject):
             self.message.emit(f"Cannot connect: {verdict.reason}")
             return verdict
         if detached is not None:
-            parent = undo.macro("Re-route wire")
-            undo.Disconnect(self.graph, detached, parent=parent)
-            undo.Connect(self.graph, link, parent=parent)
+            parent = undo.Macro("Re-route wire")
+            parent.add(undo.Disconnect(self.graph, detached))
+            parent.add(undo.Connect(self.graph, link))
             self.stack.push(parent)
         else:
             self.stack.push(undo.Connect(self.graph, link))
@@ -126,9 +126,7 @@ class Editor(QObject):
         """Node types that have a port able to take a wire dragged from ``port_type``."""
         out = []
         for nt in self.registry:
-            if from_output and any(can_connect(port_type, i.type) for i in nt.wires):
-                out.append(nt)
-            elif not from_output and any(can_connect(o.type, port_type) for o in nt.outputs):
+            if from_output and any(can_connect(port_type, i.type) for i in nt.wires) or not from_output and any(can_connect(o.type, port_type) for o in nt.outputs):
                 out.append(nt)
         return out
 
@@ -163,13 +161,13 @@ class Editor(QObject):
         ys = [n.pos[1] for n in part.nodes.values()]
         dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at else (40.0, 40.0)
         ids = {old: new_id() for old in part.nodes}
-        parent = undo.macro(f"Paste {len(ids)} node{'s' if len(ids) != 1 else ''}")
+        parent = undo.Macro(f"Paste {len(ids)} node{'s' if len(ids) != 1 else ''}")
         for old, node in part.nodes.items():
             node.id = ids[old]
             node.pos = (node.pos[0] + dx, node.pos[1] + dy)
-            undo.AddNode(self.graph, node, parent=parent)
+            parent.add(undo.AddNode(self.graph, node))
         for lk in part.links.values():
-            undo.Connect(self.graph, Link(ids[lk.src], lk.src_port, ids[lk.dst], lk.dst_port), parent=parent)
+            parent.add(undo.Connect(self.graph, Link(ids[lk.src], lk.src_port, ids[lk.dst], lk.dst_port)))
         self.stack.push(parent)
         return list(ids.values())
 

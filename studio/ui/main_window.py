@@ -55,10 +55,10 @@ def ui_settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, *, restore_state: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, *, registry: Any = None, restore_state: bool = True) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
-        self.registry = default_registry()
+        self.registry = registry or default_registry()
         self.graph = Graph(self.registry)
         self.path: Path | None = None
         self.editor = Editor(self.graph, self)
@@ -264,7 +264,6 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         name = self.path.name if self.path else "Untitled"
         self.setWindowTitle(f"{name}{'*' if self.modified else ''} — Latent Studio")
-        self.setWindowModified(self.modified)
 
     def show_message(self, text: str) -> None:
         self.status_label.setText(text)
@@ -712,6 +711,8 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.autosave_timer.stop()
         self._validate_timer.stop()
+        self.editor.stack.cleanChanged.disconnect()
+        self.editor.stack.indexChanged.disconnect()
         self.save_ui_state()
         self.evaluator.shutdown()
         self.scene.detach()

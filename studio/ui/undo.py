@@ -18,9 +18,8 @@ _PARAM_MERGE_ID = 1001
 
 
 class AddNode(QUndoCommand):
-    def __init__(self, graph: Graph, node: Node, text: str | None = None, parent: QUndoCommand | None = None):
-        super().__init__(text or f"Add {graph.title_of(node) if graph.registry.get(node.type_id) else node.type_id}",
-                         parent)
+    def __init__(self, graph: Graph, node: Node, text: str | None = None):
+        super().__init__(text or f"Add {graph.title_of(node)}")
         self.graph, self.node = graph, copy.deepcopy(node)
 
     def redo(self) -> None:
@@ -33,9 +32,9 @@ class AddNode(QUndoCommand):
 class RemoveNodes(QUndoCommand):
     """Remove nodes with every wire touching them; undo puts both back exactly."""
 
-    def __init__(self, graph: Graph, node_ids: list[str], parent: QUndoCommand | None = None):
+    def __init__(self, graph: Graph, node_ids: list[str]):
         n = len(node_ids)
-        super().__init__(f"Delete {n} node{'s' if n != 1 else ''}", parent)
+        super().__init__(f"Delete {n} node{'s' if n != 1 else ''}")
         self.graph = graph
         self.order = [nid for nid in graph.nodes if nid in set(node_ids)]  # keep file order on undo
         self.nodes: list[tuple[int, Node]] = []
@@ -79,9 +78,8 @@ def _restore_link_order(graph: Graph, order: list[tuple[str, str]]) -> None:
 
 
 class MoveNodes(QUndoCommand):
-    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
-                 parent: QUndoCommand | None = None):
-        super().__init__(f"Move {len(moves)} node{'s' if len(moves) != 1 else ''}", parent)
+    def __init__(self, graph: Graph, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]]):
+        super().__init__(f"Move {len(moves)} node{'s' if len(moves) != 1 else ''}")
         self.graph, self.moves = graph, moves
 
     def redo(self) -> None:
@@ -98,8 +96,8 @@ class MoveNodes(QUndoCommand):
 class Connect(QUndoCommand):
     """Make a wire, replacing whatever fed that input before (undo restores it)."""
 
-    def __init__(self, graph: Graph, link: Link, parent: QUndoCommand | None = None):
-        super().__init__("Connect", parent)
+    def __init__(self, graph: Graph, link: Link):
+        super().__init__("Connect")
         self.graph, self.link = graph, link
         self.replaced: Link | None = None
         self.order: list[tuple[str, str]] = []
@@ -117,8 +115,8 @@ class Connect(QUndoCommand):
 
 
 class Disconnect(QUndoCommand):
-    def __init__(self, graph: Graph, link: Link, parent: QUndoCommand | None = None):
-        super().__init__("Disconnect", parent)
+    def __init__(self, graph: Graph, link: Link):
+        super().__init__("Disconnect")
         self.graph, self.link = graph, link
         self.order: list[tuple[str, str]] = []
 
@@ -135,9 +133,8 @@ class SetParam(QUndoCommand):
     """A parameter change. While ``final`` is False (a slider being dragged), later changes of the
     same parameter merge into this command, so one drag is one undo step."""
 
-    def __init__(self, graph: Graph, node_id: str, name: str, old: Any, new: Any, final: bool,
-                 parent: QUndoCommand | None = None):
-        super().__init__(f"Change {name.replace('_', ' ')}", parent)
+    def __init__(self, graph: Graph, node_id: str, name: str, old: Any, new: Any, final: bool):
+        super().__init__(f"Change {name.replace('_', ' ')}")
         self.graph, self.node_id, self.name = graph, node_id, name
         self.old, self.new, self.open = old, new, not final
 
@@ -163,8 +160,8 @@ class SetParam(QUndoCommand):
 
 
 class Rename(QUndoCommand):
-    def __init__(self, graph: Graph, node_id: str, title: str | None, parent: QUndoCommand | None = None):
-        super().__init__("Rename node", parent)
+    def __init__(self, graph: Graph, node_id: str, title: str | None):
+        super().__init__("Rename node")
         self.graph, self.node_id = graph, node_id
         self.old, self.new = graph.nodes[node_id].title, title or None
 
@@ -176,8 +173,8 @@ class Rename(QUndoCommand):
 
 
 class AddGroup(QUndoCommand):
-    def __init__(self, graph: Graph, group: Group, parent: QUndoCommand | None = None):
-        super().__init__("Add group", parent)
+    def __init__(self, graph: Graph, group: Group):
+        super().__init__("Add group")
         self.graph, self.group = graph, group
 
     def redo(self) -> None:
@@ -188,6 +185,22 @@ class AddGroup(QUndoCommand):
         self.graph.remove_group(self.group.id)
 
 
-def macro(text: str) -> QUndoCommand:
-    """A parent command: children given ``parent=`` run and undo together as one step."""
-    return QUndoCommand(text)
+class Macro(QUndoCommand):
+    """Several commands as one undo step. Children are kept in a Python list rather than given a
+    Qt parent: PySide can drop the Python half of a parented command and crash on redo."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.children: list[QUndoCommand] = []
+
+    def add(self, command: QUndoCommand) -> QUndoCommand:
+        self.children.append(command)
+        return command
+
+    def redo(self) -> None:
+        for c in self.children:
+            c.redo()
+
+    def undo(self) -> None:
+        for c in reversed(self.children):
+            c.undo()

@@ -1,0 +1,257 @@
+"""Editors for FILE parameters: an image path with a thumbnail, or a model picked from the model folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import qtawesome as qta
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader, QPixmap
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QLineEdit, QToolButton, QWidget
+
+from studio.core.nodetype import Input
+
+from .editor_base import EditorContext, ParamEditor, guard_wheel, hbox
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
+MODEL_FILTER = "Model weights (*.safetensors *.ckpt *.pt *.pth *.bin);;All files (*)"
+FALLBACK_MODEL_KINDS = ("checkpoints", "controlnet", "vae", "loras", "embeddings", "annotators", "taesd")
+THUMB = 44  # logical pixels
+
+
+def model_kinds() -> tuple[str, ...]:
+    try:
+        from studio.diffusion.model_folders import KINDS
+    except Exception:  # the model layer is optional for these widgets
+        return FALLBACK_MODEL_KINDS
+    return tuple(KINDS)
+
+
+def list_model_names(roots: list[Path], kind: str) -> list[str]:
+    """Model names of ``kind`` under ``roots``; empty when the model layer is missing or fails."""
+    try:
+        from studio.diffusion.model_folders import list_models
+
+        return list_models(roots, kind)
+    except Exception:
+        return []
+
+
+def pick_open_file(parent: QWidget, title: str, start: str, filters: str) -> str:
+    """A native open-file dialog; returns "" when cancelled (tests replace this function)."""
+    path, _ = QFileDialog.getOpenFileName(parent, title, start, filters)
+    return path
+
+
+def _browse_button(tooltip: str) -> QToolButton:
+    button = QToolButton()
+    button.setIcon(qta.icon("mdi6.folder-open-outline"))
+    button.setToolTip(tooltip)
+    button.setAutoRaise(True)
+    return button
+
+
+class PathEditor(ParamEditor):
+    """A path line edit with a browse button; accepts a file dropped from the desktop."""
+
+    file_filter = "All files (*)"
+
+    def __init__(self, inp: Input, context: EditorContext, parent: QWidget | None = None) -> None:
+        super().__init__(inp, parent)
+        self.context = context
+        self.line = QLineEdit()
+        self.line.setClearButtonEnabled(True)
+        self.line.setPlaceholderText("no file" if inp.optional else "choose a file…")
+        self.line.textEdited.connect(lambda _t: self._changed(final=False))
+        self.line.editingFinished.connect(lambda: self._changed(final=True))
+        self.browse = _browse_button("Choose a file…")
+        self.browse.clicked.connect(self._browse)
+        self.row = hbox(self)
+        self.row.addWidget(self.line, 1)
+        self.row.addWidget(self.browse)
+        self.setAcceptDrops(True)
+
+    def value(self) -> str | None:
+        text = self.line.text().strip()
+        if not text and self.input.optional and self.input.default is None:
+            return None
+        return text
+
+    def _show(self, value: Any) -> None:
+        self.line.setText("" if value is None else str(value))
+
+    def _start_dir(self) -> str:
+        current = self.resolve()
+        if current is not None:
+            return str(current.parent)
+        dirs = self.context.image_dirs()
+        return str(dirs[-1]) if dirs else ""
+
+    def resolve(self) -> Path | None:
+        """The existing file the current value names (relative names: in the search folders)."""
+        text = self.line.text().strip()
+        if not text:
+            return None
+        p = Path(text).expanduser()
+        candidates = [p] if p.is_absolute() else [Path(d) / p for d in self.context.image_dirs()]
+        return next((c for c in candidates if c.is_file()), None)
+
+    def _browse(self) -> None:
+        path = pick_open_file(self, f"Choose {self.input.display_name}", self._start_dir(), self.file_filter)
+        if path:
+            self.choose(path)
+
+    def choose(self, path: str) -> None:
+        """Take ``path`` as if the user had picked it."""
+        self.line.setText(path)
+        self._changed(final=True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if len(urls) == 1 and urls[0].isLocalFile():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.choose(event.mimeData().urls()[0].toLocalFile())
+        event.acceptProposedAction()
+
+
+class ImageFileEditor(PathEditor):
+    """An image path with a small thumbnail of the chosen file."""
+
+    file_filter = IMAGE_FILTER
+
+    def __init__(self, inp: Input, context: EditorContext, parent: QWidget | None = None) -> None:
+        super().__init__(inp, context, parent)
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB, THUMB)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.row.insertWidget(0, self.thumb)
+        self.browse.setToolTip("Choose an image…")
+        self.line.editingFinished.connect(self._update_thumb)
+        self._update_thumb()
+
+    def _show(self, value: Any) -> None:
+        super()._show(value)
+        self._update_thumb()
+
+    def choose(self, path: str) -> None:
+        self.line.setText(path)
+        self._update_thumb()
+        self._changed(final=True)
+
+    def has_thumbnail(self) -> bool:
+        return bool(self.thumb.property("has_image"))
+
+    def _update_thumb(self) -> None:
+        path = self.resolve()
+        pixmap = _load_thumbnail(path, self.devicePixelRatioF()) if path else None
+        self.thumb.setProperty("has_image", pixmap is not None)
+        if pixmap is None:
+            icon = "mdi6.image-off-outline" if self.line.text().strip() else "mdi6.image-outline"
+            color = self.palette().placeholderText().color()
+            self.thumb.setPixmap(qta.icon(icon, color=color).pixmap(QSize(THUMB - 16, THUMB - 16)))
+            self.thumb.setToolTip("file not found" if self.line.text().strip() else "no image chosen")
+        else:
+            self.thumb.setPixmap(pixmap)
+            self.thumb.setToolTip(str(path))
+
+
+def _load_thumbnail(path: Path, dpr: float) -> QPixmap | None:
+    # Decode at thumbnail size: a 4K image must not stall the inspector.
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if not size.isValid() or size.isEmpty():
+        return None
+    side = round(THUMB * dpr)
+    reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        return None
+    pixmap = QPixmap.fromImage(image)
+    pixmap.setDevicePixelRatio(dpr)
+    return pixmap
+
+
+class _RefreshingCombo(QComboBox):
+    about_to_show = Signal()
+
+    def showPopup(self) -> None:
+        self.about_to_show.emit()
+        super().showPopup()
+
+
+class ModelFileEditor(ParamEditor):
+    """An editable combo box of the model files of one kind, plus a browse button for any file."""
+
+    def __init__(self, inp: Input, context: EditorContext, parent: QWidget | None = None) -> None:
+        super().__init__(inp, parent)
+        self.context = context
+        self.kind = inp.file_kind or "checkpoints"
+        self.combo = _RefreshingCombo()
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(12)
+        self.combo.lineEdit().setPlaceholderText(f"choose a {self.kind} file…")
+        self.combo.about_to_show.connect(self.refresh)
+        self.combo.activated.connect(lambda _i: self._changed(final=True))
+        self.combo.lineEdit().textEdited.connect(lambda _t: self._changed(final=False))
+        self.combo.lineEdit().editingFinished.connect(lambda: self._changed(final=True))
+        guard_wheel(self.combo)
+        self.browse = _browse_button(f"Choose a {self.kind} file from anywhere…")
+        self.browse.clicked.connect(self._browse)
+        row = hbox(self)
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.browse)
+        self.refresh()
+
+    def names(self) -> list[str]:
+        return [self.combo.itemText(i) for i in range(self.combo.count())]
+
+    def refresh(self) -> None:
+        """Re-read the model folders (cheap: a directory walk), keeping the current text."""
+        text = self.combo.currentText()
+        quiet, self._quiet = self._quiet, True
+        try:
+            self.combo.clear()
+            names = list_model_names(self.context.roots(), self.kind)
+            self.combo.addItems(names)
+            self.combo.setToolTip(self.input.tooltip or (
+                f"{len(names)} {self.kind} file(s) in the model folders" if names
+                else f"No {self.kind} files found: add model folders in Preferences, or browse."))
+            self.combo.setCurrentText(text)
+        finally:
+            self._quiet = quiet
+
+    def value(self) -> str | None:
+        text = self.combo.currentText().strip()
+        if not text and self.input.optional and self.input.default is None:
+            return None
+        return text
+
+    def _show(self, value: Any) -> None:
+        text = "" if value is None else str(value)
+        index = self.combo.findText(text)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+        self.combo.setCurrentText(text)
+
+    def _browse(self) -> None:
+        roots = self.context.roots()
+        path = pick_open_file(self, f"Choose {self.input.display_name}", str(roots[0]) if roots else "",
+                              MODEL_FILTER)
+        if path:
+            self.combo.setCurrentText(path)
+            self._changed(final=True)
+
+
+def make_file_editor(inp: Input, context: EditorContext, parent: QWidget | None = None) -> ParamEditor:
+    kind = inp.file_kind or inp.widget or ""
+    if kind == "image":
+        return ImageFileEditor(inp, context, parent)
+    if kind in model_kinds():
+        return ModelFileEditor(inp, context, parent)
+    return PathEditor(inp, context, parent)
