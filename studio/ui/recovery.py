@@ -3,6 +3,7 @@ unsaved changes; a clean exit removes it, so finding one at start-up means the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -41,10 +42,8 @@ def find() -> Recovery | None:
     if not target.is_file():
         return None
     meta: dict = {}
-    try:
+    with contextlib.suppress(OSError, ValueError):
         meta = json.loads((folder / "autosave.meta.json").read_text())
-    except (OSError, ValueError):
-        pass
     path = meta.get("path") if isinstance(meta.get("path"), str) else None
     saved = meta.get("time") if isinstance(meta.get("time"), int | float) else target.stat().st_mtime
     return Recovery(target, path, float(saved))
