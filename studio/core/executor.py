@@ -89,6 +89,7 @@ class _Run:
         self.failed: dict[str, str] = {}
         self.skipped: list[str] = []
         self.outputs: list[str] = []
+        self._seconds = 0.0
 
     def emit(self, event: ev.Event) -> None:
         if self._on_event is None:
@@ -184,6 +185,8 @@ class _Run:
             if result or not (node.type and node.type.side_effect):
                 ex.cache.put(sig, result)
             ex._latest[node_id] = sig
+            # Announce only once the outputs are stored, so listeners can fetch them.
+            self.emit(ev.NodeFinished(self.run_id, node_id, cached=False, seconds=self._seconds))
             # Drop what nobody downstream still needs, to keep peak memory low.
             for src, _ in node.inputs.values():
                 if src in remaining_consumers:
@@ -244,7 +247,7 @@ class _Run:
             return None
         self.executed.append(node.id)
         self.outputs.extend(ctx.output_files)
-        self.emit(ev.NodeFinished(self.run_id, node.id, cached=False, seconds=time.perf_counter() - t))
+        self._seconds = time.perf_counter() - t
         return result
 
     def _finish(self, t0: float, *, cancelled: bool = False) -> ev.RunSummary:

@@ -58,12 +58,18 @@ class ParamEditor(QWidget):
         raise NotImplementedError
 
     def set_value(self, value: Any) -> None:
+        before = self.value()
         self._quiet = True
         try:
             self._show(value)
+        except (TypeError, ValueError, OverflowError):
+            pass  # a damaged or foreign stored value: keep showing the previous one, never crash
         finally:
             self._quiet = False
-        self._committed, self._live = self.value(), False
+        now = self.value()
+        if self._live and now == before:
+            return  # an echo of our own live edit (the graph was refreshed mid-drag): the gesture goes on
+        self._committed, self._live = now, False
 
     def commit(self) -> None:
         """Report pending live edits (typing, a drag) as final now."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,24 @@ def model_kinds() -> tuple[str, ...]:
     return tuple(KINDS)
 
 
-def list_model_names(roots: list[Path], kind: str) -> list[str]:
+_LIST_CACHE_SECONDS = 3.0  # selecting node after node must not walk the model folders each time
+_list_cache: dict[tuple[tuple[str, ...], str], tuple[float, list[str]]] = {}
+
+
+def list_model_names(roots: list[Path], kind: str, *, fresh: bool = False) -> list[str]:
     """Model names of ``kind`` under ``roots``; empty when the model layer is missing or fails."""
+    key = (tuple(str(r) for r in roots), kind)
+    hit = _list_cache.get(key)
+    if hit is not None and not fresh and time.monotonic() - hit[0] < _LIST_CACHE_SECONDS:
+        return hit[1]
     try:
         from studio.diffusion.model_folders import list_models
 
-        return list_models(roots, kind)
+        names = list_models(roots, kind)
     except Exception:
-        return []
+        names = []
+    _list_cache[key] = (time.monotonic(), names)
+    return names
 
 
 def pick_open_file(parent: QWidget, title: str, start: str, filters: str) -> str:
@@ -79,7 +90,9 @@ class PathEditor(ParamEditor):
         return text
 
     def _show(self, value: Any) -> None:
-        self.line.setText("" if value is None else str(value))
+        text = "" if value is None else str(value)
+        if text != self.line.text():  # setText moves the cursor: skip echoes of what was typed
+            self.line.setText(text)
 
     def _start_dir(self) -> str:
         current = self.resolve()
@@ -196,7 +209,7 @@ class ModelFileEditor(ParamEditor):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(12)
         self.combo.lineEdit().setPlaceholderText(f"choose a {self.kind} file…")
-        self.combo.about_to_show.connect(self.refresh)
+        self.combo.about_to_show.connect(lambda: self.refresh(fresh=True))
         self.combo.activated.connect(lambda _i: self._changed(final=True))
         self.combo.lineEdit().textEdited.connect(lambda _t: self._changed(final=False))
         self.combo.lineEdit().editingFinished.connect(lambda: self._changed(final=True))
@@ -211,13 +224,13 @@ class ModelFileEditor(ParamEditor):
     def names(self) -> list[str]:
         return [self.combo.itemText(i) for i in range(self.combo.count())]
 
-    def refresh(self) -> None:
-        """Re-read the model folders (cheap: a directory walk), keeping the current text."""
+    def refresh(self, *, fresh: bool = False) -> None:
+        """Re-list the model files (re-reading the folders if ``fresh``), keeping the current text."""
         text = self.combo.currentText()
         quiet, self._quiet = self._quiet, True
         try:
             self.combo.clear()
-            names = list_model_names(self.context.roots(), self.kind)
+            names = list_model_names(self.context.roots(), self.kind, fresh=fresh)
             self.combo.addItems(names)
             self.combo.setToolTip(self.input.tooltip or (
                 f"{len(names)} {self.kind} file(s) in the model folders" if names
@@ -234,6 +247,8 @@ class ModelFileEditor(ParamEditor):
 
     def _show(self, value: Any) -> None:
         text = "" if value is None else str(value)
+        if text == self.combo.currentText():
+            return
         index = self.combo.findText(text)
         if index >= 0:
             self.combo.setCurrentIndex(index)

@@ -512,7 +512,38 @@ class MainWindow(QMainWindow):
         node_id = ids[0] if len(ids) == 1 else None
         self.inspector.show_node(self.graph, node_id)
         if node_id is not None:
+            self._bind_seed_modes(node_id)
             self._show_node_output(node_id)
+
+    def _bind_seed_modes(self, node_id: str) -> None:
+        """Seed editors' fixed/randomize choice lives in the node (saved with the workflow)."""
+        node = self.graph.nodes[node_id]
+        nt = self.graph.node_type(node)
+        for decl in (nt.params if nt else ()):
+            if decl.kind.value != "SEED":
+                continue
+            editor = self.inspector.editor(decl.name)
+            if editor is None or not hasattr(editor, "set_mode"):
+                continue
+            editor.set_mode(node.extra.get("seed_control", {}).get(decl.name, "fixed"))
+
+            def store(mode: str, node=node, name=decl.name) -> None:
+                node.extra.setdefault("seed_control", {})[name] = mode
+                if mode == "fixed":
+                    node.extra["seed_control"].pop(name, None)
+                    if not node.extra["seed_control"]:
+                        node.extra.pop("seed_control")
+
+            editor.mode_changed.connect(store)
+
+    def _randomize_seeds(self) -> None:
+        """After queueing a run, seeds set to "randomize" get a new value for the next one."""
+        import random
+
+        for node in self.graph.nodes.values():
+            for name, mode in dict(node.extra.get("seed_control", {})).items():
+                if mode == "randomize":
+                    self.editor.set_param(node.id, name, random.randrange(2**32), final=True)
 
     def _show_node_output(self, node_id: str) -> None:
         image = self.node_image(node_id)
@@ -539,6 +570,7 @@ class MainWindow(QMainWindow):
         for p in errors:
             self._log("error", str(p), p.node_id)
         started = self.evaluator.submit(snap)
+        self._randomize_seeds()
         self.act_cancel.setEnabled(True)
         if started:
             self.show_message("Running…")

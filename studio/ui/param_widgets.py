@@ -84,32 +84,17 @@ class SliderEditor(ParamEditor):
         return int(round(snapped)) if self._is_int else round(float(snapped), self._decimals)
 
     def _show(self, value: Any) -> None:
+        value = self.input.min if value is None else value
         self.slider.setValue(int(value) if self._is_int else float(value))
 
 
-class _TypingSpinMixin:
+class SpinEditor(ParamEditor):
     """Typed text reports live values; steps (arrows, wheel, keys) and Enter/focus-out are final."""
 
-    def _wire(self, editor: ParamEditor, spin: QSpinBox | QDoubleSpinBox) -> None:
-        self._typing = False
-
-        def typed(_text: str) -> None:
-            self._typing = True
-
-        def finished() -> None:
-            self._typing = False
-            editor._changed(final=True)
-
-        spin.lineEdit().textEdited.connect(typed)
-        spin.valueChanged.connect(lambda _v: editor._changed(final=not self._typing))
-        spin.editingFinished.connect(finished)
-        guard_wheel(spin)
-
-
-class SpinEditor(ParamEditor, _TypingSpinMixin):
     def __init__(self, inp: Input, parent: QWidget | None = None) -> None:
         super().__init__(inp, parent)
         self._is_int = inp.kind is Kind.INT
+        self._typing = False
         if self._is_int:
             self.spin: QSpinBox | QDoubleSpinBox = QSpinBox()
             # QSpinBox holds 32-bit ints; wider ranges are clamped to what it can show.
@@ -123,13 +108,24 @@ class SpinEditor(ParamEditor, _TypingSpinMixin):
             self.spin.setRange(-1e12 if inp.min is None else inp.min, 1e12 if inp.max is None else inp.max)
             self.spin.setSingleStep(inp.step or 0.01)
         self.spin.setKeyboardTracking(True)
-        self._wire(self, self.spin)
+        self.spin.lineEdit().textEdited.connect(self._typed)
+        self.spin.valueChanged.connect(lambda _v: self._changed(final=not self._typing))
+        self.spin.editingFinished.connect(self._finished)
+        guard_wheel(self.spin)
         hbox(self).addWidget(self.spin)
+
+    def _typed(self, _text: str) -> None:
+        self._typing = True
+
+    def _finished(self) -> None:
+        self._typing = False
+        self._changed(final=True)
 
     def value(self) -> int | float:
         return int(self.spin.value()) if self._is_int else float(self.spin.value())
 
     def _show(self, value: Any) -> None:
+        value = 0 if value is None else value
         self.spin.setValue(int(value) if self._is_int else float(value))
 
 
@@ -187,7 +183,9 @@ class LineEditor(ParamEditor):
         return self.line.text()
 
     def _show(self, value: Any) -> None:
-        self.line.setText("" if value is None else str(value))
+        text = "" if value is None else str(value)
+        if text != self.line.text():  # setText moves the cursor: skip echoes of what was typed
+            self.line.setText(text)
 
 
 class PromptEdit(QPlainTextEdit):
@@ -224,7 +222,9 @@ class PromptEditor(ParamEditor):
         return self.text.toPlainText()
 
     def _show(self, value: Any) -> None:
-        self.text.setPlainText("" if value is None else str(value))
+        text = "" if value is None else str(value)
+        if text != self.text.toPlainText():  # setPlainText resets the cursor and the undo history
+            self.text.setPlainText(text)
 
 
 # -- seeds -----------------------------------------------------------------------------------------
@@ -270,7 +270,9 @@ class SeedEditor(ParamEditor):
         return min(int(text), SEED_MAX) if text.isdigit() else 0
 
     def _show(self, value: Any) -> None:
-        self.line.setText(str(min(max(int(value or 0), 0), SEED_MAX)))
+        text = str(min(max(int(value or 0), 0), SEED_MAX))
+        if text != self.line.text():
+            self.line.setText(text)
 
     def _finish_typing(self) -> None:
         if self.line.text() != str(self.value()):  # over the maximum or empty: show what counts

@@ -112,7 +112,8 @@ class ModelRootsList(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.list = QListWidget()
-        self.list.setMinimumHeight(90)
+        self.list.setMinimumHeight(70)
+        self.list.setMaximumHeight(130)
         self.list.setIconSize(QSize(18, 18))
         add = QToolButton()
         add.setIcon(qta.icon("mdi6.folder-plus-outline"))

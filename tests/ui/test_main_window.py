@@ -318,3 +318,25 @@ def test_mouse_drag_moves_nodes_as_one_undo_step(make_window, qtbot):
     assert w.editor.stack.count() == depth + 1
     w.editor.stack.undo()
     assert w.graph.nodes[nid].pos == (0.0, 0.0) and item.pos() == QPointF(0, 0)
+
+
+def test_randomized_seeds_change_after_each_run_and_are_saved(make_window, qtbot):
+    w = make_window()
+    w.show()
+    reg = w.registry
+    from studio.core.nodetype import Out, Seed, node
+
+    @node("test.seeded", title="Seeded", category="Test", inputs=[Seed("seed", 5)], outputs=[Out("image", "IMAGE")])
+    def seeded(ctx, seed):
+        return np.zeros((1, 2, 2, 3), np.float32)
+
+    reg.register(seeded)
+    nid = w.editor.add_node("test.seeded", (0, 0))
+    w.scene.node_items[nid].setSelected(True)
+    w.inspector.editor("seed").set_mode("randomize")
+    w.inspector.editor("seed").mode_changed.emit("randomize")
+    assert w.graph.nodes[nid].extra["seed_control"] == {"seed": "randomize"}
+    w.run()
+    wait_run(w, qtbot)
+    assert w.graph.nodes[nid].params["seed"] != 5
+    assert '"seed_control": {' in dumps(w.graph)

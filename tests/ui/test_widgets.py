@@ -92,6 +92,12 @@ def test_each_kind_round_trips_without_emitting(qtbot, inp, cls, value):
     assert seen == []
 
 
+def test_a_damaged_stored_value_does_not_break_an_editor(qtbot):
+    editor = editor_for(qtbot, Int("steps", 20, min=1, max=150))
+    editor.set_value("twenty")
+    assert editor.value() == 20
+
+
 def test_unknown_enum_value_is_kept(qtbot):
     editor = editor_for(qtbot, Choice("mode", ["a", "b"]))
     editor.set_value("from-the-future")
@@ -122,6 +128,29 @@ def test_slider_drag_reports_live_values_then_one_final(qtbot):
     slider.setSliderDown(True)
     slider.setSliderDown(False)
     assert seen == []
+
+
+def test_refresh_mid_drag_does_not_swallow_the_final_edit(qtbot):
+    # The receiver may apply live values to the graph and refresh the editor from it.
+    editor = editor_for(qtbot, Int("low", 100, min=0, max=255, widget="slider"))
+    seen = record(editor)
+    editor.edited.connect(lambda v, final: editor.set_value(v))
+    editor.slider.setSliderDown(True)
+    editor.slider.setValue(120)
+    editor.slider.setValue(140)
+    editor.slider.setSliderDown(False)
+    assert seen == [(120, False), (140, False), (140, True)]
+
+
+def test_refresh_while_typing_keeps_the_cursor(qtbot):
+    editor = editor_for(qtbot, String("prompt", "", multiline=True))
+    editor.edited.connect(lambda v, final: editor.set_value(v))
+    editor.show()
+    editor.text.setFocus()
+    qtbot.keyClicks(editor.text, "abc")
+    editor.text.moveCursor(editor.text.textCursor().MoveOperation.Left)
+    qtbot.keyClicks(editor.text, "X")
+    assert editor.value() == "abXc"
 
 
 def test_float_slider_snaps_to_its_step(qtbot):
