@@ -33,7 +33,8 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 def build(bpe_gz: Path) -> tuple[dict[str, int], list[str]]:
-    lines = gzip.open(bpe_gz, "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(bpe_gz, "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     merges = lines[1 : N_MERGES + 1]
     symbols = list(bytes_to_unicode().values())
     vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]

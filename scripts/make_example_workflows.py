@@ -36,7 +36,79 @@ def first_run(g: Graph) -> None:
     g.connect(edges.id, "image", show.id, "images")
 
 
-EXAMPLES: dict[str, Callable[[Graph], None]] = {"canny": canny, "first_run": first_run}
+CHECKPOINT = "v1-5-pruned-emaonly.safetensors"
+CANNY_CONTROLNET = "control_v11p_sd15_canny.safetensors"
+PROMPT = "a red brick cottage in a green valley, mountains, sunny day, detailed, high quality"
+NEGATIVE = "blurry, low quality, deformed"
+
+
+def _wire(g: Graph, *pairs: tuple[str, str, str, str]) -> None:
+    for src, sp, dst, dp in pairs:
+        g.connect(src, sp, dst, dp)
+
+
+def _prompts(g: Graph, flow: str, ck: str, y: float = 0) -> tuple[str, str]:
+    pos = g.add_node("text.encode", (340, y), {"text": PROMPT}, node_id=_id(flow, "positive"), title="Prompt")
+    neg = g.add_node("text.encode", (340, y + 220), {"text": NEGATIVE}, node_id=_id(flow, "negative"),
+                     title="Negative prompt")
+    _wire(g, (ck, "clip", pos.id, "clip"), (ck, "clip", neg.id, "clip"))
+    return pos.id, neg.id
+
+
+def _finish(g: Graph, flow: str, ck: str, sampler: str, prefix: str, x: float = 1040) -> None:
+    dec = g.add_node("latent.vae_decode", (x, 0), node_id=_id(flow, "decode"))
+    out = g.add_node("image.save", (x + 300, 0), {"prefix": prefix}, node_id=_id(flow, "save"))
+    _wire(g, (ck, "vae", dec.id, "vae"), (sampler, "latent", dec.id, "latent"), (dec.id, "image", out.id, "images"))
+
+
+def txt2img(g: Graph) -> None:
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id("txt2img", "ckpt")).id
+    pos, neg = _prompts(g, "txt2img", ck)
+    lat = g.add_node("latent.empty", (340, 460), {"width": 512, "height": 512}, node_id=_id("txt2img", "latent"))
+    smp = g.add_node("sample.sampler", (700, 0), {"seed": 42, "steps": 25, "cfg": 7.0, "sampler": "dpmpp_2m",
+                                                  "scheduler": "karras"}, node_id=_id("txt2img", "sampler"))
+    _wire(g, (ck, "model", smp.id, "model"), (pos, "conditioning", smp.id, "positive"),
+          (neg, "conditioning", smp.id, "negative"), (lat.id, "latent", smp.id, "latent"))
+    _finish(g, "txt2img", ck, smp.id, "txt2img")
+
+
+def controlnet_canny(g: Graph) -> None:
+    f = "controlnet_canny"
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
+    pos, neg = _prompts(g, f, ck)
+    img = g.add_node("image.load", (0, 460), {"image": "images/sample.png"}, node_id=_id(f, "image"))
+    edges = g.add_node("preprocess.canny", (340, 460), node_id=_id(f, "canny"))
+    cn = g.add_node("model.controlnet", (340, 760), {"controlnet": CANNY_CONTROLNET}, node_id=_id(f, "cn"))
+    apply = g.add_node("control.apply", (700, 300), {"strength": 1.0}, node_id=_id(f, "apply"))
+    lat = g.add_node("latent.empty", (700, 620), {"width": 512, "height": 512}, node_id=_id(f, "latent"))
+    smp = g.add_node("sample.sampler", (1040, 0), {"seed": 7, "steps": 20, "cfg": 7.5}, node_id=_id(f, "sampler"))
+    _wire(g, (img.id, "image", edges.id, "image"), (pos, "conditioning", apply.id, "positive"),
+          (neg, "conditioning", apply.id, "negative"), (cn.id, "control_net", apply.id, "control_net"),
+          (edges.id, "image", apply.id, "image"), (ck, "model", smp.id, "model"),
+          (apply.id, "positive", smp.id, "positive"), (apply.id, "negative", smp.id, "negative"),
+          (lat.id, "latent", smp.id, "latent"))
+    _finish(g, f, ck, smp.id, "controlnet_canny", x=1380)
+    g.add_group("Control", (-20, 420, 1060, 520), "#2e6b6b")
+
+
+def img2img(g: Graph) -> None:
+    f = "img2img"
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
+    pos, neg = _prompts(g, f, ck)
+    img = g.add_node("image.load", (0, 460), {"image": "images/sample.png"}, node_id=_id(f, "image"))
+    enc = g.add_node("latent.vae_encode", (340, 460), node_id=_id(f, "encode"))
+    smp = g.add_node("sample.sampler", (700, 0), {"seed": 3, "steps": 30, "denoise": 0.6},
+                     node_id=_id(f, "sampler"))
+    _wire(g, (img.id, "image", enc.id, "image"), (ck, "vae", enc.id, "vae"), (ck, "model", smp.id, "model"),
+          (pos, "conditioning", smp.id, "positive"), (neg, "conditioning", smp.id, "negative"),
+          (enc.id, "latent", smp.id, "latent"))
+    _finish(g, f, ck, smp.id, "img2img")
+
+
+EXAMPLES: dict[str, Callable[[Graph], None]] = {
+    "canny": canny, "first_run": first_run, "txt2img": txt2img, "controlnet_canny": controlnet_canny,
+    "img2img": img2img,
+}
 
 
 def main() -> None:
