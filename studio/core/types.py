@@ -23,6 +23,7 @@ class Kind(StrEnum):
     CLIP = "CLIP"
     VAE = "VAE"
     CONTROL_NET = "CONTROL_NET"
+    POSE = "POSE"  # body keypoints (OpenPose-18 per person), JSON-able
     # Parameter kinds: edited in the inspector, stored in the workflow file.
     INT = "INT"
     FLOAT = "FLOAT"
@@ -36,7 +37,8 @@ class Kind(StrEnum):
 
 
 WIRE_KINDS = frozenset(
-    {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET}
+    {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
+     Kind.POSE}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET})

@@ -16,6 +16,7 @@ PORT_COLORS: dict[Kind, str] = {
     Kind.CLIP: "#fff176",
     Kind.VAE: "#e57373",
     Kind.CONTROL_NET: "#4db6ac",
+    Kind.POSE: "#aed581",
     Kind.ANY: "#9e9e9e",
 }
 
