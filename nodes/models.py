@@ -1,0 +1,84 @@
+"""Model loaders: checkpoints (UNet + CLIP + VAE), standalone VAEs and ControlNets.
+
+Ports are typed with the model family read from the file header (no torch), so a wrong
+connection is refused before anything loads. Loading goes through the run's model manager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from studio.core.context import NodeContext
+from studio.core.nodetype import File, Out, node
+from studio.diffusion.families import family_of
+from studio.diffusion.model_folders import default_roots, resolve
+from studio.diffusion.model_manager import get_model_manager
+from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel
+
+
+def _roots(services: Mapping[str, Any] | None = None) -> list:
+    mm = (services or {}).get("models")
+    return mm.settings.model_roots if mm is not None else default_roots()
+
+
+def _family(param: str, folder: str, kind: str) -> Callable[[Mapping[str, Any]], str | None]:
+    def family(params: Mapping[str, Any]) -> str | None:
+        name = params.get(param) or ""
+        return family_of(resolve(_roots(), folder, name), kind) if name else None
+
+    return family
+
+
+def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+    # Re-load when the file changes on disk, not only when its name does.
+    def fingerprint(params: Mapping[str, Any], services: Mapping[str, Any]) -> Any:
+        path = resolve(_roots(services), folder, params.get(param) or "")
+        st = path.stat()
+        return [str(path), st.st_size, st.st_mtime_ns]
+
+    return fingerprint
+
+
+@node(
+    "model.checkpoint", title="Load Checkpoint", category="Models",
+    inputs=[File("checkpoint", file_kind="checkpoints",
+                 tooltip="A Stable Diffusion 1.5, 2.x or SDXL .safetensors file or diffusers folder")],
+    outputs=[Out("model", "MODEL[$F]"), Out("clip", "CLIP[$F]"), Out("vae", "VAE[$F]")],
+    family=_family("checkpoint", "checkpoints", "checkpoint"),
+    fingerprint=_fingerprint("checkpoint", "checkpoints"),
+)
+def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextEncoder, VAEModel]:
+    """Load a checkpoint's denoising UNet, text encoder(s) and VAE."""
+    mm = get_model_manager(ctx)
+    ctx.check_cancel()
+    return mm.load_checkpoint(mm.resolve("checkpoints", checkpoint), progress=ctx.progress)
+
+
+@node(
+    "model.vae", title="Load VAE", category="Models",
+    inputs=[File("vae", file_kind="vae", tooltip="A standalone VAE (.safetensors or diffusers folder)")],
+    outputs=[Out("vae", "VAE[$F]")],
+    family=_family("vae", "vae", "vae"),
+    fingerprint=_fingerprint("vae", "vae"),
+)
+def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
+    """Load a VAE to decode (and encode) images in place of a checkpoint's own."""
+    mm = get_model_manager(ctx)
+    ctx.check_cancel()
+    return mm.load_vae(mm.resolve("vae", vae), progress=ctx.progress)
+
+
+@node(
+    "model.controlnet", title="Load ControlNet", category="Models",
+    inputs=[File("controlnet", file_kind="controlnet",
+                 tooltip="A ControlNet in the original or the diffusers layout")],
+    outputs=[Out("control_net", "CONTROL_NET[$F]")],
+    family=_family("controlnet", "controlnet", "controlnet"),
+    fingerprint=_fingerprint("controlnet", "controlnet"),
+)
+def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet:
+    """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer."""
+    mm = get_model_manager(ctx)
+    ctx.check_cancel()
+    return mm.load_controlnet(mm.resolve("controlnet", controlnet), progress=ctx.progress)

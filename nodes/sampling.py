@@ -1,0 +1,50 @@
+"""The sampler node: denoise a latent with a model, prompts and any attached ControlNets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.core.context import NodeContext
+from studio.core.nodetype import Choice, Float, Int, Out, Seed, Wire, node
+from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
+
+
+@node(
+    "sample.sampler", title="Sampler", category="Sampling",
+    inputs=[
+        Wire("model", "MODEL[$F]"),
+        Wire("positive", "CONDITIONING[$F]"),
+        Wire("negative", "CONDITIONING[$F]"),
+        Wire("latent", "LATENT"),
+        Seed("seed", 0),
+        Int("steps", 20, min=1, max=1000),
+        Float("cfg", 7.0, min=0.0, max=30.0, step=0.1, tooltip="classifier-free guidance scale; 1 = off"),
+        Choice("sampler", SAMPLERS, "euler"),
+        Choice("scheduler", SCHEDULERS, "normal", tooltip="noise spacing; karras where the sampler supports it"),
+        Float("denoise", 1.0, min=0.0, max=1.0, step=0.01,
+              tooltip="1: start from pure noise (text-to-image); below 1: image-to-image from the latent"),
+    ],
+    outputs=[Out("latent", "LATENT[$F]")],
+    summary=["seed", "steps", "cfg", "sampler"],
+)
+def sampler(ctx: NodeContext, model: Any, positive: Any, negative: Any, latent: Any, seed: int, steps: int,
+            cfg: float, sampler: str, scheduler: str, denoise: float) -> Any:
+    """Run the denoising loop. Noise comes from a CPU generator seeded here, so a seed gives the same
+    image on any device. Shows a preview of the current estimate at every step.
+
+    A ``taesd`` service (callable: family → diffusers ``AutoencoderTiny`` or None), when the run
+    provides one, gives full-size previews instead of the fast latent→RGB approximation."""
+    from studio.diffusion.previews import preview
+    from studio.diffusion.sampling import sample
+
+    if getattr(latent, "noise_mask", None) is not None:
+        ctx.warn("the latent's noise mask is ignored: this sampler denoises the whole image")
+    taesd_for = ctx.services.get("taesd")
+    taesd = taesd_for(model.family) if callable(taesd_for) else None
+
+    def on_step(step: int, total: int, x0: Any) -> None:
+        ctx.progress(step / total, f"step {step}/{total}")
+        ctx.preview(preview(x0, model.family, taesd), step)
+
+    return sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
+                  scheduler=scheduler, denoise=denoise, on_step=on_step, check_cancel=ctx.check_cancel)

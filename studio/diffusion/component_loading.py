@@ -1,0 +1,192 @@
+"""Load checkpoints, VAEs and ControlNets into the wire values (``UNetModel``, ``TextEncoder``, ...)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import loaders as L
+from .clip_tokenizer import tokenizers_for
+from .conversion_cache import ConversionCache
+from .errors import ModelError
+from .families import SD2_TE, SD15_TE, SDXL_TE, ModelInfo, inspect_shapes
+from .values import ControlNet, TextEncoder, UNetModel, VAEModel
+from .weights import read_weights, shapes_of
+
+Progress = Callable[[float, str], None]
+
+
+class _Source:
+    """A weights file read at most once, and only if some component is not in the conversion cache."""
+
+    def __init__(self, info: ModelInfo, dtype: torch.dtype, cache: ConversionCache, allow_ckpt: bool) -> None:
+        self.info, self.dtype, self.cache, self.allow_ckpt = info, dtype, cache, allow_ckpt
+        self._weights: dict[str, Any] | None = None
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        if self._weights is None:
+            self._weights = read_weights(self.info.path, allow_ckpt=self.allow_ckpt)
+        return self._weights
+
+    def component(self, name: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        key = self.cache.key(self.info.path, name, str(self.dtype))
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        out = L.cast(convert(self.weights), self.dtype)
+        if not out:
+            raise ModelError(f"{self.info.path.name} has no {name} weights")
+        self.cache.put(key, out)
+        return out
+
+
+def inspect_pickle(path: Path, kind: str, allow_ckpt: bool) -> ModelInfo:
+    """A pickle can only be identified once loaded (which ``read_weights`` refuses without opt-in)."""
+    weights = read_weights(path, allow_ckpt=allow_ckpt)
+    info = inspect_shapes(path, shapes_of(weights))
+    if info.kind != kind:
+        raise ModelError(f"{path.name} is a {info.what}, not a {kind}")
+    return info
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+
+
+def load_checkpoint(info: ModelInfo, *, dtype: torch.dtype, device: torch.device, cache: ConversionCache,
+                    allow_ckpt: bool, progress: Progress) -> tuple[UNetModel, TextEncoder, VAEModel]:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    name, fam = info.path.name, str(info.family)
+    if info.layout == "folder":
+        cfg = _folder_configs(info)
+        unet_w = _folder_weights(info.path / "unet", allow_ckpt)
+        vae_w = _folder_weights(info.path / "vae", allow_ckpt)
+        te_w = [_folder_weights(info.path / sub, allow_ckpt) for sub in _te_names(fam)]
+        te_w = [L.fix_text_model_prefix(w, wrapped=L.make_clip(cfg[sub])[1]) for w, sub in zip(te_w, _te_names(fam),
+                                                                                            strict=True)]
+    else:
+        cfg = L.checkpoint_configs(info)
+        src = _Source(info, dtype, cache, allow_ckpt)
+        progress(0.05, f"{name}: reading UNet")
+        unet_w = src.component("unet", lambda ck: L.convert_unet(ck, cfg["unet"]))
+        vae_w = src.component("vae", lambda ck: L.convert_vae(ck, cfg["vae"]))
+        te_w = [src.component(sub, _te_converter(fam, i, cfg[sub])) for i, sub in enumerate(_te_names(fam))]
+    progress(0.2, f"{name}: building UNet")
+    unet = L.build(lambda: UNet2DConditionModel.from_config(cfg["unet"]), unet_w, dtype=dtype, device=device,
+                   what=f"{name} (UNet)")
+    progress(0.6, f"{name}: building text encoder")
+    encoders = []
+    for sub, w in zip(_te_names(fam), te_w, strict=True):
+        make, _ = L.make_clip(cfg[sub])
+        encoders.append(L.build(make, w, dtype=dtype, device=device, what=f"{name} ({sub.replace('_', ' ')})"))
+    progress(0.85, f"{name}: building VAE")
+    vae = L.build(lambda: AutoencoderKL.from_config(cfg["vae"]), vae_w, dtype=dtype, device=device,
+                  what=f"{name} (VAE)")
+    src_name = str(info.path)
+    return (UNetModel(fam, unet, dict(cfg["scheduler"]), src_name),
+            TextEncoder(fam, tokenizers_for(fam), tuple(encoders), src_name),
+            VAEModel(fam, vae, src_name))
+
+
+def _te_names(family: str) -> tuple[str, ...]:
+    return ("text_encoder", "text_encoder_2") if family == "sdxl" else ("text_encoder",)
+
+
+def _te_converter(family: str, index: int, config: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    wrapped = L.make_clip(config)[1]
+    if family == "sd15":
+        return lambda ck: L.convert_clip(_with_text_model(ck, SD15_TE), SD15_TE, wrapped=wrapped)
+    if family == "sd2":
+        return lambda ck: L.convert_open_clip(ck, SD2_TE, config["hidden_size"], wrapped=wrapped)
+    if index == 0:
+        prefix = SDXL_TE + "0.transformer."
+        return lambda ck: L.convert_clip(_with_text_model(ck, prefix), prefix, wrapped=wrapped)
+    return lambda ck: L.convert_open_clip(ck, SDXL_TE + "1.model.", config["hidden_size"], wrapped=wrapped)
+
+
+def _with_text_model(ckpt: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Some checkpoints store CLIP-L without ``text_model.`` after the prefix."""
+    return {(prefix + "text_model." + k[len(prefix):] if k.startswith(prefix)
+             and not k.startswith(prefix + "text_model.") else k): v for k, v in ckpt.items()}
+
+
+def _folder_configs(info: ModelInfo) -> dict[str, dict[str, Any]]:
+    p = info.path
+    cfg = {"unet": L._json(p / "unet/config.json"), "vae": L._json(p / "vae/config.json"),
+           "scheduler": L._json(p / "scheduler/scheduler_config.json")}
+    for sub in _te_names(str(info.family)):
+        cfg[sub] = L._json(p / sub / "config.json")
+    return cfg
+
+
+def _folder_weights(folder: Path, allow_ckpt: bool) -> dict[str, Any]:
+    """The weights file of one diffusers component folder (plain, then fp16 variant, then pickle)."""
+    for stem in ("diffusion_pytorch_model", "model"):
+        for suffix in (".safetensors", ".fp16.safetensors", ".bin", ".fp16.bin"):
+            f = folder / (stem + suffix)
+            if f.is_file():
+                return read_weights(f, allow_ckpt=allow_ckpt)
+    raise ModelError(f"{folder.parent.name}: no weights file in {folder.name}/")
+
+
+# --- VAE, ControlNet, TAESD ---------------------------------------------------------------------------
+
+
+def load_vae(info: ModelInfo, *, dtype: torch.dtype, device: torch.device, cache: ConversionCache,
+             allow_ckpt: bool, progress: Progress) -> VAEModel:
+    from diffusers import AutoencoderKL
+
+    if info.layout == "folder":
+        cfg, w = L._json(info.path / "config.json"), _folder_weights(info.path, allow_ckpt)
+    else:
+        cfg = L.vae_config(info)
+        src = _Source(info, dtype, cache, allow_ckpt)
+        w = src.component("vae", lambda ck: L.convert_vae(ck, cfg) if info.layout == "original" else
+                          {k.removeprefix("vae."): v for k, v in ck.items()})
+    progress(0.5, f"{info.path.name}: building VAE")
+    vae = L.build(lambda: AutoencoderKL.from_config(cfg), w, dtype=dtype, device=device, what=info.path.name)
+    return VAEModel(info.family or "sd15", vae, str(info.path))
+
+
+def load_controlnet(info: ModelInfo, *, dtype: torch.dtype, device: torch.device, cache: ConversionCache,
+                    allow_ckpt: bool, progress: Progress) -> ControlNet:
+    from diffusers import ControlNetModel
+
+    if info.layout == "folder":
+        cfg, w = L._json(info.path / "config.json"), _folder_weights(info.path, allow_ckpt)
+    else:
+        base = L.controlnet_config(info)
+        src = _Source(info, dtype, cache, allow_ckpt)
+        w = src.component("controlnet", lambda ck: L.convert_controlnet(ck, base) if info.layout == "original"
+                          else ck)
+        cfg = base if "controlnet" in info.configs else L.fit_controlnet_config(base, w)
+    progress(0.5, f"{info.path.name}: building ControlNet")
+    model = L.build(lambda: ControlNetModel.from_config(cfg), w, dtype=dtype, device=device, what=info.path.name)
+    return ControlNet(str(info.family), model, str(info.path))
+
+
+def load_taesd(path: Path, family: str, *, dtype: torch.dtype, device: torch.device, cache: ConversionCache,
+               allow_ckpt: bool, progress: Progress) -> VAEModel:
+    """A diffusers ``AutoencoderTiny`` folder, or the original ``taesd*_decoder`` (+ encoder) files."""
+    from diffusers import AutoencoderTiny
+
+    if path.is_dir() and (path / "config.json").is_file():
+        cfg, w = json.loads((path / "config.json").read_text(encoding="utf-8")), _folder_weights(path, allow_ckpt)
+    else:
+        cfg = L._json(L.CONFIGS / "taesd" / "config.json")
+        w = {}
+        for part in ("encoder", "decoder"):
+            f = path.with_name(path.name.replace("decoder", part))
+            if f.is_file():
+                w.update({f"{part}.layers.{k}": v for k, v in read_weights(f, allow_ckpt=allow_ckpt).items()})
+        if not any(k.startswith("encoder.") for k in w):  # decoder-only: previews never encode
+            with L._empty_weights():
+                enc = AutoencoderTiny.from_config(cfg).encoder.state_dict()
+            w.update({f"encoder.{k}": torch.zeros(v.shape) for k, v in enc.items()})
+    model = L.build(lambda: AutoencoderTiny.from_config(cfg), w, dtype=dtype, device=device, what=path.name)
+    return VAEModel(family, model, str(path))

@@ -1,0 +1,123 @@
+"""VAE encode/decode between IMAGE arrays (B, H, W, 3) float32 in [0, 1] and LATENT values.
+
+Latents travel in the UNet's space: ``(vae latent - shift) × scaling_factor``, or with per-channel
+``latents_mean``/``latents_std`` where the VAE config has them, exactly as the diffusers pipelines
+scale them before sampling and unscale them before decoding.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from studio.core.context import NodeFailure
+
+from .values import Latent, VAEModel
+
+SCALE = 8  # pixels per latent cell for every SD 1/2/XL VAE
+
+
+def _norm(vae: Any, like: Any) -> tuple[Any, Any, float]:
+    """(mean, std, scaling) so that unet_latent = (vae_latent - mean) * scaling / std."""
+    import torch
+
+    cfg = vae.config
+    scaling = float(getattr(cfg, "scaling_factor", 1.0) or 1.0)
+    mean, std = getattr(cfg, "latents_mean", None), getattr(cfg, "latents_std", None)
+    if mean is not None and std is not None:
+        shape = (1, len(mean), 1, 1)
+        return (torch.tensor(mean).view(shape).to(like.device, like.dtype),
+                torch.tensor(std).view(shape).to(like.device, like.dtype), scaling)
+    shift = float(getattr(cfg, "shift_factor", None) or 0.0)
+    return shift, 1.0, scaling
+
+
+@contextmanager
+def _fp32_if_needed(vae: Any) -> Iterator[None]:
+    """SDXL's VAE overflows in float16 (config ``force_upcast``): run it in float32 for the call."""
+    import torch
+
+    upcast = vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    if upcast:
+        vae.to(torch.float32)
+    try:
+        yield
+    finally:
+        if upcast:
+            vae.to(torch.float16)
+
+
+def _oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+
+
+def free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if hasattr(torch, "mps") and torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+def decode(vae: VAEModel, latent: Latent) -> np.ndarray:
+    """LATENT → IMAGE (B, H, W, 3) float32 in [0, 1]."""
+    import torch
+
+    model = vae.vae
+    try:
+        with torch.no_grad(), _fp32_if_needed(model):
+            z = latent.samples.to(device=model.device, dtype=model.dtype)
+            mean, std, scaling = _norm(model, z)
+            z = z * std / scaling + mean
+            img = model.decode(z, return_dict=False)[0]
+    except Exception as exc:
+        if _oom(exc):
+            free_memory()
+            h, w = latent.samples.shape[-2:]
+            raise NodeFailure(f"out of memory decoding {w * SCALE}×{h * SCALE} (batch {latent.samples.shape[0]}); "
+                              "try a smaller size or batch") from None
+        raise
+    img = ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+    return img.permute(0, 2, 3, 1).cpu().numpy().astype(np.float32)
+
+
+def encode(vae: VAEModel, image: np.ndarray) -> Latent:
+    """IMAGE → LATENT, from the mean of the VAE's latent distribution (deterministic, no sampling).
+    The image is centre-cropped to a multiple of 8 pixels first; see ``crop_to_multiple``."""
+    import torch
+
+    model = vae.vae
+    image = crop_to_multiple(np.asarray(image, dtype=np.float32))
+    try:
+        with torch.no_grad(), _fp32_if_needed(model):
+            x = torch.from_numpy(np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
+            x = (x * 2.0 - 1.0).to(device=model.device, dtype=model.dtype)
+            z = model.encode(x).latent_dist.mean
+            mean, std, scaling = _norm(model, z)
+            z = (z - mean) * scaling / std
+    except Exception as exc:
+        if _oom(exc):
+            free_memory()
+            raise NodeFailure(f"out of memory encoding a {image.shape[2]}×{image.shape[1]} image "
+                              f"(batch {image.shape[0]}); try a smaller image") from None
+        raise
+    return Latent(family=vae.family, samples=z.float().cpu())
+
+
+def crop_to_multiple(image: np.ndarray, multiple: int = SCALE) -> np.ndarray:
+    """Centre-crop (B, H, W, C) so that H and W are multiples of ``multiple``."""
+    h, w = image.shape[1:3]
+    nh, nw = h - h % multiple, w - w % multiple
+    if nh == 0 or nw == 0:
+        raise NodeFailure(f"the image ({w}×{h}) is smaller than {multiple} pixels")
+    top, left = (h - nh) // 2, (w - nw) // 2
+    return image[:, top:top + nh, left:left + nw]

@@ -1,0 +1,37 @@
+"""Tiny random-weight models, written once per session as a models root (see bench.make_models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from studio.core.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    from bench.make_models import write_models
+
+    root = tmp_path_factory.mktemp("models")
+    made = write_models(root, "tiny", seed=0, dtype="fp16")
+    made.root = root  # type: ignore[attr-defined]
+    return made
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tiny) -> Path:
+    return tiny.root
+
+
+def make_manager(root: Path, cache: Path | None, **kw):
+    from studio.diffusion.model_manager import ModelManager
+
+    settings = Settings(models_root=str(root), **kw.pop("settings", {}))
+    return ModelManager(settings, device="cpu", dtype=kw.pop("dtype", "fp32"), cache_dir=cache or False, **kw)
+
+
+@pytest.fixture(scope="session")
+def manager(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One fp32 CPU manager shared by the read-only tests (loads are cached in it)."""
+    return make_manager(tiny_root, tmp_path_factory.mktemp("cache"))
