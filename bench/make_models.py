@@ -160,6 +160,54 @@ def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "
     return made
 
 
+# The file names the example workflows use, linked to the random models of the right kind, so the
+# examples run as they are on a folder of test models.
+EXAMPLE_NAMES = {
+    "checkpoint-sd15": ["checkpoints/v1-5-pruned-emaonly.safetensors"],
+    "checkpoint-sdxl": ["checkpoints/sd_xl_base_1.0.safetensors"],
+    "controlnet-sd15": ["controlnet/control_v11p_sd15_canny.safetensors",
+                        "controlnet/control_v11f1p_sd15_depth.safetensors",
+                        "controlnet/control_v11p_sd15_openpose.safetensors",
+                        "controlnet/control_v11p_sd15_seg.safetensors"],
+}
+
+
+def link_example_names(out: Path, made: Made) -> list[Path]:
+    links = []
+    for key, names in EXAMPLE_NAMES.items():
+        target = made.paths.get(key)
+        if target is None:
+            continue
+        for name in names:
+            link = out / name
+            link.unlink(missing_ok=True)
+            link.symlink_to(target.relative_to(link.parent) if target.parent == link.parent else target.resolve())
+            links.append(link)
+    return links
+
+
+def bench_models_dir(size: str) -> Path:
+    """Where benchmarks keep their random models (outside the repository)."""
+    import os
+
+    base = os.environ.get("LATENT_STUDIO_BENCH_MODELS")
+    return Path(base) / size if base else Path.home() / ".cache" / "latent-studio" / "bench-models" / size
+
+
+def ensure_models(size: str = "tiny", families: tuple[str, ...] = ("sd15", "sdxl")) -> Path:
+    """A models root with random models of ``size``, built once and reused."""
+    root = bench_models_dir(size)
+    wanted = [root / "checkpoints" / f"{size}-{f}.safetensors" for f in families]
+    if not all(p.exists() for p in wanted):
+        made = write_models(root, size, families=families)
+        link_example_names(root, made)
+    return root
+
+
+def ensure_tiny_models() -> Path:
+    return ensure_models("tiny")
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench make-models", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=("tiny", "full"), default="tiny")
@@ -175,6 +223,8 @@ def main(argv: list[str]) -> int:
     made = write_models(args.out, args.size, seed=args.seed, dtype=args.dtype, families=fams)
     for p in made.paths.values():
         print(f"{p.stat().st_size / 1e6:9.1f} MB  {p}")
+    for link in link_example_names(args.out, made):
+        print(f"{'link':>12}  {link}")
     return 0
 
 

@@ -109,6 +109,25 @@ class ModelManager:
         path = find_taesd(self.settings.model_roots, family)
         return None if path is None else self._load("taesd", path, progress, family)
 
+    def load_annotator(self, name: str, folder: Path, builder: Callable[[Path, Any, Any, Progress], Any],
+                       progress: Progress | None = None) -> Any:
+        """An annotator model folder, built once by ``builder(folder, device, dtype, progress)`` and kept
+        under the same LRU budget as everything else (the value's ``.model`` module is what is counted)."""
+        progress = progress or _quiet
+        key = ("annotator", *_file_key(folder), str(self.dtype), str(self.device), name)
+        with self._lock:
+            hit = self._resident.get(key)
+            if hit is not None:
+                self._resident.move_to_end(key)
+                progress(1.0, f"{name} already loaded")
+                return hit.value
+            progress(0.0, f"loading {name}")
+            value = builder(folder, self.device, self.dtype, progress)
+            self._resident[key] = _Resident(value, _value_bytes(value))
+            self._evict(keep=key)
+            progress(1.0, f"loaded {name}")
+            return value
+
     def _load(self, kind: str, path: Path, progress: Progress | None, extra: str = "") -> Any:
         progress = progress or _quiet
         key = (kind, *_file_key(path), str(self.dtype), str(self.device), extra)

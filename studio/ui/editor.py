@@ -16,7 +16,6 @@ from studio.core.workflow import WorkflowError, document_to_graph, graph_to_docu
 from . import undo
 
 FRAGMENT_FORMAT = "latent-studio.fragment"
-FRAGMENT_MIME = "application/x-latent-studio-fragment"
 
 
 class Editor(QObject):

@@ -38,7 +38,7 @@ from studio.services import make_services
 from . import recovery, theme, undo
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
-from .editor import FRAGMENT_MIME, Editor
+from .editor import Editor
 from .inspector import Inspector
 from .node_library import NodeLibrary, QuickAddPopup
 from .preview_pane import PreviewPane
@@ -444,21 +444,16 @@ class MainWindow(QMainWindow):
     def copy(self) -> None:
         ids = self.selected()
         if ids:
-            from PySide6.QtCore import QMimeData
-
-            text = self.editor.copy_text(ids)
-            md = QMimeData()
-            md.setText(text)
-            md.setData(FRAGMENT_MIME, QByteArray(text.encode()))
-            QApplication.clipboard().setMimeData(md)
+            # Plain text (the fragment JSON names its format): works between windows and processes,
+            # and avoids handing a QMimeData object to the clipboard, which crashed PySide at exit.
+            QApplication.clipboard().setText(self.editor.copy_text(ids))
 
     def cut(self) -> None:
         self.copy()
         self.delete_selected()
 
     def paste(self) -> None:
-        md = QApplication.clipboard().mimeData()
-        text = bytes(md.data(FRAGMENT_MIME)).decode() if md.hasFormat(FRAGMENT_MIME) else md.text()
+        text = QApplication.clipboard().text()
         pos = self.view.last_scene_pos
         ids = self.editor.paste_text(text, (pos.x(), pos.y()))
         self._select(ids)
