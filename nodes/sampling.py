@@ -39,12 +39,15 @@ def sampler(ctx: NodeContext, model: Any, positive: Any, negative: Any, latent: 
 
     if getattr(latent, "noise_mask", None) is not None:
         ctx.warn("the latent's noise mask is ignored: this sampler denoises the whole image")
-    taesd_for = ctx.services.get("taesd")
+    settings = ctx.services.get("settings")
+    show = getattr(settings, "preview", "auto") != "none"
+    taesd_for = ctx.optional_service("taesd") if show else None
     taesd = taesd_for(model.family) if callable(taesd_for) else None
 
     def on_step(step: int, total: int, x0: Any) -> None:
         ctx.progress(step / total, f"step {step}/{total}")
-        ctx.preview(preview(x0, model.family, taesd), step)
+        if show:
+            ctx.preview(preview(x0, model.family, taesd), step)
 
     return sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
                   scheduler=scheduler, denoise=denoise, on_step=on_step, check_cancel=ctx.check_cancel)

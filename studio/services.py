@@ -42,12 +42,26 @@ def _model_manager(settings: Settings) -> Any:
     return ModelManager(settings)
 
 
+def _taesd_finder(services: Services) -> Any:
+    """family -> diffusers AutoencoderTiny for previews, when TAESD weights are in the models folder."""
+
+    def find(family: str) -> Any:
+        settings: Settings = services["settings"]
+        if settings.preview not in ("auto", "taesd"):
+            return None
+        model = services["models"].load_taesd(family)
+        return None if model is None else model.vae
+
+    return find
+
+
 def make_services(settings: Settings | None = None, *, workflow_path: str | Path | None = None,
                   output_dir: str | Path | None = None) -> Services:
     settings = settings or Settings.load()
     search = [str(Path.cwd()), str(settings.input_path), str(resources_dir())]
     services = Services(
-        {"models": lambda: _model_manager(settings)},
+        {"models": lambda: _model_manager(services["settings"]),
+         "taesd": lambda: _taesd_finder(services)},
         settings=settings,
         search_dirs=search,
         output_dir=str(output_dir or settings.output_path),

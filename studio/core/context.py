@@ -88,6 +88,13 @@ class NodeContext:
         except KeyError:
             raise NodeFailure(f"this run has no {name!r} service") from None
 
+    def optional_service(self, name: str) -> Any:
+        """A service if this run offers it (built on first use), else None."""
+        try:
+            return self.services[name]
+        except KeyError:
+            return None
+
     @property
     def workflow_text(self) -> str:
         """The workflow being run, as file text (what a save node embeds in its PNG)."""

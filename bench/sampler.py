@@ -1,0 +1,145 @@
+"""Seconds per sampling step: diffusers' pipeline against our sampler node, same weights and settings.
+
+Uses full-size random-weight SD1.5 models (built once outside the repository, see
+``bench.make_models.ensure_models``). Prints, in one run: the fp32 reference pipeline, our node
+with previews on and off, the preview function's own cost, and our bf16 CPU path where the CPU
+supports bf16. ``--controlnet`` adds one ControlNet to both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+PROMPT = "a red brick cottage in a green valley, mountains, sunny day"
+NEGATIVE = "blurry, low quality"
+
+
+def _ctx(services: dict[str, Any], frames: list[Any]) -> Any:
+    from studio.core.context import CancelToken, NodeContext
+
+    def emit(kind: str, data: dict[str, Any]) -> None:
+        if kind == "preview":
+            frames.append(data["image"])
+
+    return NodeContext(node_id="bench", title="Sampler", run_id=0, cancel=CancelToken(), emit=emit, services=services)
+
+
+def _timed(fn: Any, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench sampler")
+    ap.add_argument("--size", type=int, choices=(256, 512), default=256)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--controlnet", action="store_true")
+    ap.add_argument("--sampler", default="euler")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    ap.add_argument("--models", help="a models root with full-size models (default: build random ones)")
+    args = ap.parse_args(argv)
+
+    import torch
+    from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
+
+    from bench.make_models import ensure_models
+    from studio.core.registry import default_registry
+    from studio.core.settings import Settings
+    from studio.diffusion.model_manager import ModelManager, cpu_has_bf16
+    from studio.diffusion.previews import preview
+    from studio.diffusion.prompts import encode_prompt
+    from studio.diffusion.schedulers import make_scheduler
+    from studio.diffusion.values import ControlSpec, Latent
+
+    root = ensure_models("full", families=("sd15",)) if not args.models else __import__("pathlib").Path(args.models)
+    ckpt = next((root / "checkpoints").glob("*sd15*.safetensors"), None) or next((root / "checkpoints").iterdir())
+    cn_file = next((root / "controlnet").glob("*sd15-canny.safetensors"), None)
+    node = default_registry()["sample.sampler"]
+    size, steps, seed, cfg = args.size, args.steps, 1234, 7.0
+    fp16_gpu = args.device != "cpu"
+    base_dtype = "fp16" if fp16_gpu else "fp32"
+    hint = np.zeros((1, size, size, 3), np.float32)
+    hint[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1.0
+
+    def setup(dtype: str) -> dict[str, Any]:
+        mm = ModelManager(Settings(), device=args.device, dtype=dtype, cache_dir=False)
+        unet, clip, vae = mm.load_checkpoint(ckpt)
+        cn = mm.load_controlnet(cn_file) if args.controlnet and cn_file else None
+        with torch.no_grad():
+            pos, neg = encode_prompt(clip, PROMPT), encode_prompt(clip, NEGATIVE)
+        if cn is not None:
+            spec = ControlSpec(cn, hint, 1.0, 0.0, 1.0)
+            pos, neg = pos.with_control(spec), neg.with_control(spec)
+        return {"unet": unet, "clip": clip, "vae": vae, "cn": cn, "pos": pos, "neg": neg}
+
+    def ours(m: dict[str, Any], previews: bool, n: int = steps) -> tuple[float, list[Any]]:
+        frames: list[Any] = []
+        services = {"settings": Settings(preview="auto" if previews else "none")}
+        latent = Latent("sd15", torch.zeros(1, 4, size // 8, size // 8))
+
+        def go() -> None:
+            frames.clear()
+            with torch.no_grad():
+                node.fn(_ctx(services, frames), model=m["unet"], positive=m["pos"], negative=m["neg"], latent=latent,
+                        seed=seed, steps=n, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=1.0)
+
+        return _timed(go, args.repeats) / n, list(frames)
+
+    def reference(m: dict[str, Any], n: int = steps) -> float:
+        u, clip = m["unet"], m["clip"]
+        common = dict(vae=m["vae"].vae, text_encoder=clip.encoders[0], tokenizer=clip.tokenizers[0], unet=u.unet,
+                      scheduler=make_scheduler(args.sampler, "normal", u.scheduler_config), safety_checker=None,
+                      feature_extractor=None, requires_safety_checker=False)
+        extra: dict[str, Any] = {}
+        if m["cn"] is not None:
+            pipe = StableDiffusionControlNetPipeline(controlnet=m["cn"].model, **common)
+            extra["image"] = torch.from_numpy(hint).permute(0, 3, 1, 2)
+        else:
+            pipe = StableDiffusionPipeline(**common)
+        pipe.set_progress_bar_config(disable=True)
+
+        def go() -> None:
+            pipe(prompt_embeds=m["pos"].embeds, negative_prompt_embeds=m["neg"].embeds, num_inference_steps=n,
+                 guidance_scale=cfg, height=size, width=size, output_type="latent",
+                 generator=torch.Generator("cpu").manual_seed(seed), **extra)
+
+        return _timed(go, args.repeats) / n
+
+    m = setup(base_dtype)
+    reference(m, 1)  # warm up both paths (allocator, kernels)
+    ours(m, True, 1)
+    ref_s = reference(m)
+    ours_on, frames = ours(m, True)
+    ours_off, _ = ours(m, False)
+    x0 = torch.randn(1, 4, size // 8, size // 8)
+    prev_s = _timed(lambda: [preview(x0, "sd15") for _ in range(50)], 3) / 50
+    label = f"{size}x{size}, {steps} steps, {args.sampler}, cfg {cfg}{', 1 ControlNet' if args.controlnet else ''}, " \
+            f"{args.device} {base_dtype}, torch threads {torch.get_num_threads()}"
+    print(label)
+    print(f"diffusers pipeline (reference): {ref_s:8.3f} s/step")
+    print(f"our sampler node, previews on:  {ours_on:8.3f} s/step   ratio {ours_on / ref_s:.3f} (target <= 1.00)")
+    print(f"our sampler node, previews off: {ours_off:8.3f} s/step   ratio {ours_off / ref_s:.3f}")
+    print(f"preview frames per run: {len(frames)} of {steps}; latent->RGB preview: {prev_s * 1e3:.3f} ms = "
+          f"{100 * prev_s / ours_off:.3f} % of a step (target <= 1 %); on/off difference "
+          f"{100 * (ours_on - ours_off) / ours_off:+.2f} %")
+    if fp16_gpu:
+        print(f"it/s: reference {1 / ref_s:.2f}, ours {1 / ours_on:.2f}")
+    elif cpu_has_bf16():
+        del m
+        mb = setup("bf16")
+        ours(mb, True, 1)
+        bf16_s, _ = ours(mb, True)
+        print(f"our sampler node, bf16 CPU:     {bf16_s:8.3f} s/step   ratio {bf16_s / ref_s:.3f} vs fp32 reference "
+              f"(target <= 0.5)")
+    else:
+        print("bf16: this CPU does not report bf16 support; skipped")
+    return 0
