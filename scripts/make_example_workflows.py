@@ -72,23 +72,49 @@ def txt2img(g: Graph) -> None:
     _finish(g, "txt2img", ck, smp.id, "txt2img")
 
 
-def controlnet_canny(g: Graph) -> None:
-    f = "controlnet_canny"
+DEPTH_CONTROLNET = "control_v11f1p_sd15_depth.safetensors"
+POSE_CONTROLNET = "control_v11p_sd15_openpose.safetensors"
+SEG_CONTROLNET = "control_v11p_sd15_seg.safetensors"
+
+
+def _controlnet_flow(g: Graph, f: str, preprocess: str, params: dict, controlnet: str) -> None:
+    """Checkpoint + prompts, an image through ``preprocess`` into one ControlNet, sample, decode, save."""
     ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
     pos, neg = _prompts(g, f, ck)
     img = g.add_node("image.load", (0, 460), {"image": "images/sample.png"}, node_id=_id(f, "image"))
-    edges = g.add_node("preprocess.canny", (340, 460), node_id=_id(f, "canny"))
-    cn = g.add_node("model.controlnet", (340, 760), {"controlnet": CANNY_CONTROLNET}, node_id=_id(f, "cn"))
+    hint = g.add_node(preprocess, (340, 460), params, node_id=_id(f, "preprocess"))
+    cn = g.add_node("model.controlnet", (340, 760), {"controlnet": controlnet}, node_id=_id(f, "cn"))
     apply = g.add_node("control.apply", (700, 300), {"strength": 1.0}, node_id=_id(f, "apply"))
     lat = g.add_node("latent.empty", (700, 620), {"width": 512, "height": 512}, node_id=_id(f, "latent"))
     smp = g.add_node("sample.sampler", (1040, 0), {"seed": 7, "steps": 20, "cfg": 7.5}, node_id=_id(f, "sampler"))
-    _wire(g, (img.id, "image", edges.id, "image"), (pos, "conditioning", apply.id, "positive"),
+    _wire(g, (img.id, "image", hint.id, "image"), (pos, "conditioning", apply.id, "positive"),
           (neg, "conditioning", apply.id, "negative"), (cn.id, "control_net", apply.id, "control_net"),
-          (edges.id, "image", apply.id, "image"), (ck, "model", smp.id, "model"),
+          (hint.id, "image", apply.id, "image"), (ck, "model", smp.id, "model"),
           (apply.id, "positive", smp.id, "positive"), (apply.id, "negative", smp.id, "negative"),
           (lat.id, "latent", smp.id, "latent"))
-    _finish(g, f, ck, smp.id, "controlnet_canny", x=1380)
-    g.add_group("Control", (-20, 420, 1060, 520), "#2e6b6b")
+    _finish(g, f, ck, smp.id, f, x=1380)
+    g.add_group("Control", (-20, 420, 1060, 520), "#2e6b6b", group_id=_id(f, "group"))
+
+
+def controlnet_canny(g: Graph) -> None:
+    _controlnet_flow(g, "controlnet_canny", "preprocess.canny", {}, CANNY_CONTROLNET)
+
+
+def controlnet_depth(g: Graph) -> None:
+    """Needs annotators/depth-anything-v2-small (depth-anything/Depth-Anything-V2-Small-hf)."""
+    _controlnet_flow(g, "controlnet_depth", "preprocess.depth", {"model": "depth-anything-v2-small"},
+                     DEPTH_CONTROLNET)
+
+
+def controlnet_pose(g: Graph) -> None:
+    """Needs annotators/rtdetr-r50vd and annotators/vitpose-base-simple."""
+    _controlnet_flow(g, "controlnet_pose", "preprocess.pose", {"model": "vitpose-base-simple"}, POSE_CONTROLNET)
+
+
+def controlnet_segmentation(g: Graph) -> None:
+    """Needs annotators/upernet-convnext-small (openmmlab/upernet-convnext-small)."""
+    _controlnet_flow(g, "controlnet_segmentation", "preprocess.segmentation", {"model": "upernet-convnext-small"},
+                     SEG_CONTROLNET)
 
 
 def img2img(g: Graph) -> None:
@@ -107,7 +133,8 @@ def img2img(g: Graph) -> None:
 
 EXAMPLES: dict[str, Callable[[Graph], None]] = {
     "canny": canny, "first_run": first_run, "txt2img": txt2img, "controlnet_canny": controlnet_canny,
-    "img2img": img2img,
+    "img2img": img2img, "controlnet_depth": controlnet_depth, "controlnet_pose": controlnet_pose,
+    "controlnet_segmentation": controlnet_segmentation,
 }
 
 

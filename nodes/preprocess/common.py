@@ -19,16 +19,17 @@ def detect_resolution(default: int = 512) -> Input:
 
 
 def each_frame(ctx: NodeContext, image: Any, fn: Callable[[np.ndarray], np.ndarray], *, resolution: int = 0,
-               nearest: bool = False, start: float = 0.0) -> np.ndarray:
-    """Run ``fn`` on every frame as uint8 RGB at its detect size; each result ((h, w) or (h, w, 3), in
-    [0, 1] or uint8) is resized back to the frame's size and returned as an IMAGE batch."""
+               nearest: bool = False, start: float = 0.0, as_float: bool = False) -> np.ndarray:
+    """Run ``fn`` on every frame as uint8 RGB (float32 with ``as_float``) at its detect size. Each
+    result ((h, w) or (h, w, 3), in [0, 1] or uint8) is resized back to the frame's size; progress
+    runs from ``start`` to 1 over the batch."""
     from studio.diffusion.annotators.detect_resolution import for_detection, resize
 
     batch = check_image(image)
     out = np.empty(batch.shape, np.float32)
     for i, frame in enumerate(batch):
         ctx.check_cancel()
-        hint = np.asarray(fn(for_detection(to_uint8(frame), resolution)))
+        hint = np.asarray(fn(for_detection(frame if as_float else to_uint8(frame), resolution)))
         if hint.dtype == np.uint8:
             hint = hint.astype(np.float32) / 255.0
         hint = resize(hint.astype(np.float32), frame.shape[:2], nearest=nearest)

@@ -340,3 +340,33 @@ def test_randomized_seeds_change_after_each_run_and_are_saved(make_window, qtbot
     wait_run(w, qtbot)
     assert w.graph.nodes[nid].params["seed"] != 5
     assert '"seed_control": {' in dumps(w.graph)
+
+
+def test_tiny_model_run_streams_one_preview_frame_per_step(make_window, qtbot, tiny_root, monkeypatch):
+    from studio.core.settings import Settings
+
+    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
+    w = make_window(settings=Settings(dtype="fp32", device="cpu"))
+    ed = w.editor
+    ck = ed.add_node("model.checkpoint", (0, 0))
+    ed.set_param(ck, "checkpoint", "tiny-sd15.safetensors")
+    pos, neg = ed.add_node("text.encode", (300, 0)), ed.add_node("text.encode", (300, 200))
+    ed.set_param(pos, "text", "a house")
+    lat = ed.add_node("latent.empty", (300, 400))
+    ed.set_param(lat, "width", 64)
+    ed.set_param(lat, "height", 64)
+    smp = ed.add_node("sample.sampler", (600, 0))
+    ed.set_param(smp, "steps", 6)
+    for a, ap, b, bp in [(ck, "clip", pos, "clip"), (ck, "clip", neg, "clip"), (ck, "model", smp, "model"),
+                         (pos, "conditioning", smp, "positive"), (neg, "conditioning", smp, "negative"),
+                         (lat, "latent", smp, "latent")]:
+        assert ed.connect(a, ap, b, bp)
+    shown = []
+    original = w.preview.show_array
+    w.preview.show_array = lambda arr, caption="": (shown.append(caption), original(arr, caption))
+    w.run()
+    wait_run(w, qtbot, timeout=120)
+    assert w.evaluator.worker.previews_emitted == 6
+    steps = [c.split(" · ")[0] for c in shown if c.startswith("step ")]
+    assert steps == [f"step {i}" for i in range(2, 8)] or len(set(steps)) == len(steps)
+    assert len(steps) == 6, steps  # the GUI keeps up with a sampler step: no frame dropped

@@ -57,7 +57,10 @@ def predict_depth(ann: HFAnnotator, rgb: np.ndarray) -> np.ndarray:
     import torch
 
     h, w = rgb.shape[:2]
-    batch = ann.processor(images=rgb, return_tensors="pt", size={"height": h, "width": w})
+    size: dict[str, Any] = {"size": {"height": h, "width": w}}
+    if _square_only(ann.model):
+        size = {"size": {"height": min(h, w), "width": min(h, w)}, "keep_aspect_ratio": False}
+    batch = ann.processor(images=rgb, return_tensors="pt", **size)
     with torch.inference_mode():
         out = ann.model(**inputs_to(batch, ann.device, ann.dtype))
     out.predicted_depth = out.predicted_depth.float()
@@ -66,6 +69,13 @@ def predict_depth(ann: HFAnnotator, rgb: np.ndarray) -> np.ndarray:
     else:
         res = ann.processor.post_process_depth_estimation(out, target_sizes=[(h, w)])
     return res[0]["predicted_depth"].float().cpu().numpy().reshape(h, w)
+
+
+def _square_only(model: Any) -> bool:
+    """DPT on a ViT (dpt-large) or hybrid (dpt-hybrid-midas) backbone folds its tokens back into a square
+    grid, so it runs on a square input; the result is resized to the frame afterwards."""
+    cfg = model.config
+    return cfg.model_type == "dpt" and (getattr(cfg, "backbone_config", None) is None or bool(cfg.is_hybrid))
 
 
 def depth_hint(prediction: np.ndarray, *, metric: bool) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tiny random-weight models, written once per session as a models root (see bench.make_models)."""
+"""Model managers over the session's tiny models (the ``tiny`` fixtures live in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,6 @@ from pathlib import Path
 import pytest
 
 from studio.core.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory: pytest.TempPathFactory):
-    from bench.make_models import write_models
-
-    root = tmp_path_factory.mktemp("models")
-    made = write_models(root, "tiny", seed=0, dtype="fp16")
-    made.root = root  # type: ignore[attr-defined]
-    return made
-
-
-@pytest.fixture(scope="session")
-def tiny_root(tiny) -> Path:
-    return tiny.root
 
 
 def make_manager(root: Path, cache: Path | None, **kw):

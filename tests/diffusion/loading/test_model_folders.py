@@ -42,8 +42,9 @@ def trees(tiny_root: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
 def test_listing_across_roots(trees) -> None:
     own, comfy, a1111 = trees
     roots = [own, comfy, a1111]
-    assert list_models(roots, "checkpoints") == ["old.ckpt", "one.safetensors", "pipe", "tiny-sd15.safetensors",
-                                                 "tiny-sd2.safetensors", "tiny-sdxl.safetensors",
+    assert list_models(roots, "checkpoints") == ["old.ckpt", "one.safetensors", "pipe", "sd_xl_base_1.0.safetensors",
+                                                 "tiny-sd15.safetensors", "tiny-sd2.safetensors",
+                                                 "tiny-sdxl.safetensors", "v1-5-pruned-emaonly.safetensors",
                                                  "xl/tiny-sdxl.safetensors"]
     assert "cn15.safetensors" in list_models(roots, "controlnet")
     assert list_models([comfy, a1111], "loras") == ["l.safetensors", "style.safetensors"]

@@ -1,0 +1,151 @@
+"""Generation end to end on tiny random models: the shipped example workflows through the headless
+runner, seeds and sweeps, and the graph's latents against diffusers' own pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from studio.core.executor import Executor  # noqa: E402
+from studio.core.graph import Graph  # noqa: E402
+from studio.core.registry import default_registry  # noqa: E402
+from studio.core.settings import Settings  # noqa: E402
+from studio.services import make_services  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+FLOWS = ROOT / "resources" / "workflows"
+NS = uuid.UUID("5b0c8f55-3c4e-4a43-9d0a-6a5f8f3f9e10")
+SMALL = ["--set", "Empty Latent.width=64", "--set", "Empty Latent.height=64", "--set", "Sampler.steps=3"]
+
+
+def _id(flow: str, name: str) -> str:
+    return str(uuid.uuid5(NS, f"{flow}/{name}"))
+
+
+def cli(*args: object, models: Path, home: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LATENT_STUDIO_MODELS=str(models), LATENT_STUDIO_HOME=str(home))
+    (home / "settings.json").write_text(json.dumps({"dtype": "fp32"}))
+    return subprocess.run([sys.executable, "-m", "studio", *map(str, args)], capture_output=True, text=True, env=env,
+                          cwd=home, timeout=600)
+
+
+def test_controlnet_canny_example_runs_and_a_seed_sweep_reruns_only_the_sampler(tiny_root, tmp_path):
+    res = cli("run", FLOWS / "controlnet_canny.json", "--json", "--output-dir", tmp_path / "out", *SMALL,
+              "--sweep", "Sampler.seed=11,12", models=tiny_root, home=tmp_path)
+    assert res.returncode == 0, res.stderr
+    first, second = (json.loads(line) for line in res.stdout.splitlines())
+    assert len(first["executed"]) == 11 and len(first["outputs"]) == 1
+    flow = "controlnet_canny"
+    assert second["executed"] == [_id(flow, "sampler"), _id(flow, "decode"), _id(flow, "save")]
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    assert len(pngs) == 2 and pngs[0].read_bytes() != pngs[1].read_bytes()
+    from PIL import Image
+
+    assert Image.open(pngs[0]).size == (64, 64)
+
+
+@pytest.mark.parametrize("flow", ["txt2img", "img2img"])
+def test_other_examples_run(services, flow):
+    from studio.core.workflow import load_file
+
+    g = load_file(FLOWS / f"{flow}.json", default_registry())
+    g.set_param(_id(flow, "sampler"), "steps", 3)
+    if flow == "txt2img":
+        g.set_param(_id(flow, "latent"), "width", 64)
+        g.set_param(_id(flow, "latent"), "height", 64)
+    services.set_workflow_path(FLOWS / f"{flow}.json")
+    summary = Executor(services=services).run(g.snapshot())
+    assert summary.ok, summary.failed
+    assert len(summary.outputs) == 1
+
+
+def _txt2img_graph(reg, seed: int, steps: int = 3, size: int = 64) -> tuple[Graph, dict[str, str]]:
+    g = Graph(reg)
+    ck = g.add_node("model.checkpoint", params={"checkpoint": "tiny-sd15.safetensors"})
+    pos = g.add_node("text.encode", params={"text": "a red house"})
+    neg = g.add_node("text.encode", params={"text": "blurry"})
+    lat = g.add_node("latent.empty", params={"width": size, "height": size})
+    smp = g.add_node("sample.sampler", params={"seed": seed, "steps": steps, "cfg": 6.5, "sampler": "euler"})
+    dec = g.add_node("latent.vae_decode")
+    save = g.add_node("image.save", params={"prefix": "same"})
+    for a, ap, b, bp in [(ck, "clip", pos, "clip"), (ck, "clip", neg, "clip"), (ck, "model", smp, "model"),
+                         (pos, "conditioning", smp, "positive"), (neg, "conditioning", smp, "negative"),
+                         (lat, "latent", smp, "latent"), (ck, "vae", dec, "vae"), (smp, "latent", dec, "latent"),
+                         (dec, "image", save, "images")]:
+        g.connect(a.id, ap, b.id, bp)
+    return g, {"sampler": smp.id, "ckpt": ck.id, "pos": pos.id, "neg": neg.id}
+
+
+@pytest.fixture
+def services(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
+    return make_services(Settings(dtype="fp32", device="cpu"), output_dir=tmp_path)
+
+
+def test_same_seed_twice_gives_identical_png_bytes(services, tmp_path):
+    reg = default_registry()
+    outputs = []
+    g, _ids = _txt2img_graph(reg, seed=99)
+    for _ in range(2):  # two executors: no cached result is shared
+        summary = Executor(services=services).run(g.snapshot())
+        assert summary.ok, summary.failed
+        outputs.append(Path(summary.outputs[0]).read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_graph_latents_match_the_diffusers_pipeline(services):
+    from diffusers import StableDiffusionPipeline
+
+    from studio.diffusion.schedulers import make_scheduler
+
+    reg = default_registry()
+    g, ids = _txt2img_graph(reg, seed=5, steps=4)
+    ex = Executor(services=services)
+    summary = ex.run(g.snapshot())
+    assert summary.ok, summary.failed
+    ours = ex.outputs_of(ids["sampler"])[0].samples
+    unet, clip, vae = ex.outputs_of(ids["ckpt"])
+    pipe = StableDiffusionPipeline(vae=vae.vae, text_encoder=clip.encoders[0], tokenizer=clip.tokenizers[0],
+                                   unet=unet.unet, scheduler=make_scheduler("euler", "normal", unet.scheduler_config),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe(prompt="a red house", negative_prompt="blurry", num_inference_steps=4, guidance_scale=6.5,
+               height=64, width=64, output_type="latent", generator=torch.Generator("cpu").manual_seed(5)).images
+    assert ours.shape == ref.shape
+    assert float((ours - ref.float()).abs().max()) <= 1e-4
+
+
+def test_an_sdxl_controlnet_is_refused_on_an_sd15_graph_before_running(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
+    reg = default_registry()
+    g = Graph(reg)
+    ck = g.add_node("model.checkpoint", params={"checkpoint": "tiny-sd15.safetensors"})
+    pos = g.add_node("text.encode", params={"text": "x"})
+    cn = g.add_node("model.controlnet", params={"controlnet": "tiny-sdxl-canny.safetensors"})
+    apply = g.add_node("control.apply")
+    g.connect(ck.id, "clip", pos.id, "clip")
+    g.connect(pos.id, "conditioning", apply.id, "positive")
+    verdict = g.check_connection(cn.id, "control_net", apply.id, "control_net")
+    assert not verdict and verdict.reason == "CONTROL_NET[sdxl] does not fit CONDITIONING[sd15]"
+
+
+def test_the_preview_stream_has_one_frame_per_step(services):
+    from studio.core import events as ev
+
+    reg = default_registry()
+    g, ids = _txt2img_graph(reg, seed=1, steps=5)
+    frames = []
+    summary = Executor(services=services).run(g.snapshot(), lambda e: frames.append(e) if isinstance(
+        e, ev.Preview) and e.node == ids["sampler"] else None)
+    assert summary.ok
+    assert [f.step for f in frames] == [1, 2, 3, 4, 5]
+    assert all(f.image.dtype == np.uint8 and f.image.shape[-1] == 3 for f in frames)
