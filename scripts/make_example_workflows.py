@@ -93,7 +93,7 @@ def _controlnet_flow(g: Graph, f: str, preprocess: str, params: dict, controlnet
           (apply.id, "positive", smp.id, "positive"), (apply.id, "negative", smp.id, "negative"),
           (lat.id, "latent", smp.id, "latent"))
     _finish(g, f, ck, smp.id, f, x=1380)
-    g.add_group("Control", (-20, 420, 1060, 520), "#2e6b6b", group_id=_id(f, "group"))
+    g.add_group("Control", (-20, 420, 680, 480), "#2e6b6b", group_id=_id(f, "group"))
 
 
 def controlnet_canny(g: Graph) -> None:
