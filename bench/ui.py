@@ -97,6 +97,13 @@ def _stall_during_run(w, app, graph_builder) -> tuple[float, int, int] | None:
     graph = graph_builder(w)
     if graph is None:
         return None
+    # As the app does after start-up: the evaluator thread imports torch/diffusers before any run.
+    done: list[bool] = []
+    w.evaluator.worker.warmed_up.connect(lambda: done.append(True))
+    w.evaluator.warm_up()
+    while not done:
+        app.processEvents()
+        time.sleep(0.005)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(5)

@@ -111,9 +111,16 @@ def build(make: Callable[[], Any], weights: dict[str, Any], *, dtype: torch.dtyp
     model.load_state_dict({k: weights[k] for k in expected}, strict=True, assign=True)
     # torch's own ``to``: diffusers' override warns about fp32-kept modules even when there are none
     torch.nn.Module.to(model, device=device, dtype=dtype)
+    if device.type == "cpu" and dtype == torch.bfloat16 and _has_convolutions(model):
+        # oneDNN's bf16 convolutions want NHWC: about 25-30 % faster per UNet step on a CPU.
+        model.to(memory_format=torch.channels_last)
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def _has_convolutions(model: Any) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 
 def cast(weights: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
+    # The evaluator thread runs Python between torch kernels; handing the GIL over every 1 ms
+    # (instead of 5) keeps the GUI's event loop from waiting on it.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
     app.setApplicationName("Latent Studio")
     app.setOrganizationName("Latent Studio")
@@ -70,4 +73,5 @@ def run_app(flow: Path | None = None) -> int:
     app.processEvents()
     open_initial(window, flow)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    QTimer.singleShot(500, window.evaluator.warm_up)  # after the window has painted
     return app.exec()

@@ -28,6 +28,7 @@ class _Worker(QObject):
     cancelled = Signal()
     run_finished = Signal(object)
     preview_ready = Signal()
+    warmed_up = Signal()
 
     def __init__(self, executor: Executor) -> None:
         super().__init__()
@@ -45,6 +46,23 @@ class _Worker(QObject):
             self.executor.run(snapshot, self._on_event, token)
         except Exception as exc:  # the executor reports node errors itself; this is a last guard
             self.run_finished.emit(ev.RunSummary(-1, failed={"graph": f"{type(exc).__name__}: {exc}"}))
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Import the generation libraries ahead of the first run. Importing torch and diffusers
+        holds the GIL for long stretches, which would stall the GUI if it happened mid-run."""
+        try:
+            import diffusers.models.unets.unet_2d_condition  # noqa: F401
+            import transformers.models.clip.modeling_clip  # noqa: F401
+
+            import studio.diffusion.component_loading  # noqa: F401
+            import studio.diffusion.sampling  # noqa: F401
+            from studio.diffusion.clip_tokenizer import tokenizers_for
+
+            tokenizers_for("sdxl")  # cached; building the vocabulary is pure Python
+        except Exception:  # a broken install shows up as a node error on the first run instead
+            pass
+        self.warmed_up.emit()
 
     def take_preview(self) -> ev.Preview | None:
         with self._preview_lock:
@@ -85,6 +103,7 @@ class Evaluator(QObject):
     is queued (only the newest request is kept)."""
 
     _request = Signal(object, object)
+    _warm = Signal()
     queued = Signal()
 
     def __init__(self, services: Any, parent: QObject | None = None) -> None:
@@ -95,6 +114,7 @@ class Evaluator(QObject):
         self.worker = _Worker(self.executor)
         self.worker.moveToThread(self.thread)
         self._request.connect(self.worker.run)
+        self._warm.connect(self.worker.warm_up)
         self.worker.run_finished.connect(self._on_finished)
         self.thread.start()
         self._busy = False
@@ -115,6 +135,10 @@ class Evaluator(QObject):
         self._token = CancelToken()
         self._request.emit(snapshot, self._token)
         return True
+
+    def warm_up(self) -> None:
+        """Load the heavy libraries in the evaluator thread while the user is still looking around."""
+        self._warm.emit()
 
     def cancel(self) -> None:
         self._pending = None
