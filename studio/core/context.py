@@ -15,6 +15,10 @@ class NodeFailure(Exception):
     """Raised by a node for a user-facing problem; the message is shown as is, with the node's name."""
 
 
+class OutOfMemory(NodeFailure):
+    """A node ran out of (GPU) memory; the executor also drops its cached results to free memory."""
+
+
 class CancelledError(Exception):
     """Raised inside a node when the run was cancelled; the executor stops cleanly."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import events as ev
 from .cache import OutputCache
-from .context import CancelledError, CancelToken, NodeContext, NodeFailure
+from .context import CancelledError, CancelToken, NodeContext, NodeFailure, OutOfMemory
 from .graph import GraphSnapshot, SnapNode
 
 EventCallback = Callable[[ev.Event], None]
@@ -234,6 +234,8 @@ class _Run:
         except CancelledError:
             return _CANCELLED
         except NodeFailure as exc:
+            if isinstance(exc, OutOfMemory):
+                self.ex.cache.clear()
             self._fail(node.id, str(exc))
             return None
         except Exception as exc:

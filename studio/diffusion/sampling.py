@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.context import NodeFailure
+from studio.core.context import NodeFailure, OutOfMemory
 
 from .schedulers import make_scheduler
 from .vae import SCALE, _oom, free_memory
@@ -216,7 +216,7 @@ def sample(
             raise
         free_memory()
         b, _, h, w = latent.samples.shape
-        raise NodeFailure(f"out of memory sampling {w * SCALE}×{h * SCALE} with a batch of {b}; "
+        raise OutOfMemory(f"out of memory sampling {w * SCALE}×{h * SCALE} with a batch of {b}; "
                           "try a smaller size or batch") from None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.context import NodeFailure
+from studio.core.context import NodeFailure, OutOfMemory
 
 from .values import Latent, VAEModel
 
@@ -83,7 +83,7 @@ def decode(vae: VAEModel, latent: Latent) -> np.ndarray:
         if _oom(exc):
             free_memory()
             h, w = latent.samples.shape[-2:]
-            raise NodeFailure(f"out of memory decoding {w * SCALE}×{h * SCALE} (batch {latent.samples.shape[0]}); "
+            raise OutOfMemory(f"out of memory decoding {w * SCALE}×{h * SCALE} (batch {latent.samples.shape[0]}); "
                               "try a smaller size or batch") from None
         raise
     img = ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
@@ -107,7 +107,7 @@ def encode(vae: VAEModel, image: np.ndarray) -> Latent:
     except Exception as exc:
         if _oom(exc):
             free_memory()
-            raise NodeFailure(f"out of memory encoding a {image.shape[2]}×{image.shape[1]} image "
+            raise OutOfMemory(f"out of memory encoding a {image.shape[2]}×{image.shape[1]} image "
                               f"(batch {image.shape[0]}); try a smaller image") from None
         raise
     return Latent(family=vae.family, samples=z.float().cpu())

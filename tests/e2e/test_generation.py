@@ -149,3 +149,37 @@ def test_the_preview_stream_has_one_frame_per_step(services):
     assert summary.ok
     assert [f.step for f in frames] == [1, 2, 3, 4, 5]
     assert all(f.image.dtype == np.uint8 and f.image.shape[-1] == 3 for f in frames)
+
+
+def test_out_of_memory_is_a_node_error_that_frees_the_cache_and_the_next_run_works(services, monkeypatch):
+    reg = default_registry()
+    g, ids = _txt2img_graph(reg, seed=3, steps=2)
+    ex = Executor(services=services)
+    assert ex.run(g.snapshot()).ok
+    unet = ex.outputs_of(ids["ckpt"])[0].unet
+    real_forward = unet.forward
+
+    def exhausted(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(unet, "forward", exhausted)
+    g.set_param(ids["sampler"], "seed", 4)
+    summary = ex.run(g.snapshot())
+    message = summary.failed[ids["sampler"]]
+    assert "out of memory" in message and "smaller size" in message
+    assert len(ex.cache) == 0  # cached results were dropped to give memory back
+    monkeypatch.setattr(unet, "forward", real_forward)
+    again = ex.run(g.snapshot())
+    assert again.ok and ids["sampler"] in again.executed
+
+
+def test_models_command_lists_kind_family_and_size(tiny_root, tmp_path):
+    res = cli("models", "--json", models=tiny_root, home=tmp_path)
+    assert res.returncode == 0, res.stderr
+    found = {Path(m["path"]).name: m for m in json.loads(res.stdout)}
+    assert found["tiny-sd15.safetensors"]["kind"] == "checkpoints"
+    assert found["tiny-sd15.safetensors"]["family"] == "sd15"
+    assert found["tiny-sdxl-canny.safetensors"]["family"] == "sdxl"
+    assert found["tiny-sd15.safetensors"]["size"] == (tiny_root / "checkpoints" / "tiny-sd15.safetensors").stat().st_size
+    text = cli("models", models=tiny_root, home=tmp_path).stdout
+    assert "sdxl" in text and "tiny-sd2.safetensors" in text
