@@ -370,3 +370,14 @@ def test_tiny_model_run_streams_one_preview_frame_per_step(make_window, qtbot, t
     steps = [c.split(" · ")[0] for c in shown if c.startswith("step ")]
     assert steps == [f"step {i}" for i in range(2, 8)] or len(set(steps)) == len(steps)
     assert len(steps) == 6, steps  # the GUI keeps up with a sampler step: no frame dropped
+
+
+def test_closing_with_unsaved_changes_asks(make_window, qtbot):
+    w = make_window()
+    w.show()
+    w.editor.add_node("test.source", (0, 0))
+    asked = []
+    w.ask_save_changes = lambda: asked.append(True) or "cancel"
+    assert not w.close() and w.isVisible() and asked
+    w.ask_save_changes = lambda: "discard"
+    assert w.close()
