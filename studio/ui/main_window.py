@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.graph.listeners.append(self._on_graph_changed)
 
         self.setWindowTitle("Latent Studio")
-        self.resize(1500, 920)
+        self._fit_to_screen(1500, 920)
         self._build_central()
         self._build_docks()
         self._build_actions()
@@ -89,6 +89,13 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # -- construction -----------------------------------------------------------------------------
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        screen = QApplication.primaryScreen()
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, int(area.width() * 0.94)), min(height, int(area.height() * 0.94))
+        self.resize(width, height)
+
     def _build_central(self) -> None:
         central = QWidget()
         layout = QVBoxLayout(central)
