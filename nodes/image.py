@@ -78,18 +78,23 @@ def _exclusive_file(folder: Path, prefix: str) -> tuple[Path, Any]:
 
 
 @node(
-    "image.save", title="Save Image", category="Image", side_effect=True,
+    "image.save", title="Save Image", category="Image", side_effect=True, version="1.1.0",
     inputs=[
         Wire("images", "IMAGE"),
         String("folder", "", tooltip="empty: the output folder from Preferences; relative: inside it"),
         String("prefix", "latent-studio", label="file name prefix"),
         Bool("embed_workflow", True, tooltip="store the workflow in the PNG so it can be opened again"),
+        Bool("strip_metadata", False, tooltip="write a bare PNG: no workflow and no parameters text"),
+        Bool("sidecar_json", False, label="sidecar workflow JSON",
+             tooltip="also write the workflow next to each image as NAME.json"),
     ],
     outputs=[],
     summary=["prefix"],
 )
-def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, embed_workflow: bool) -> None:
-    """Save images as numbered PNGs (never overwriting), with the workflow embedded."""
+def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, embed_workflow: bool,
+               strip_metadata: bool = False, sidecar_json: bool = False) -> None:
+    """Save images as numbered PNGs (never overwriting), carrying the workflow and an A1111-style
+    parameters text that other tools read."""
     from PIL import Image
 
     batch = check_image(images, "images")
@@ -102,20 +107,22 @@ def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, e
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NodeFailure(f"cannot create output folder {target}: {exc.strerror or exc}") from None
-    workflow = ctx.workflow_text if embed_workflow else ""
-    params = parameters_text(ctx.snapshot, ctx.node_id) if (embed_workflow and ctx.snapshot) else ""
+    workflow = ctx.workflow_text if (embed_workflow or sidecar_json) else ""
+    params = "" if strip_metadata or not ctx.snapshot else parameters_text(ctx.snapshot, ctx.node_id)
     for i, frame in enumerate(batch):
         ctx.check_cancel()
         buf = io.BytesIO()
         Image.fromarray(to_uint8(frame)).save(buf, format="PNG", compress_level=4)
         data = buf.getvalue()
-        if embed_workflow:
-            data = embed_workflow_bytes(data, workflow, params)
+        if not strip_metadata and (embed_workflow or params):
+            data = embed_workflow_bytes(data, workflow if embed_workflow else None, params or None)
         path, f = _exclusive_file(target, prefix)
         with f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if sidecar_json and workflow:
+            path.with_suffix(".json").write_text(workflow, encoding="utf-8")
         ctx.add_output_file(path)
         ctx.progress((i + 1) / len(batch), path.name)
     ctx.preview(thumbnail(batch))

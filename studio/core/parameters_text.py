@@ -22,14 +22,46 @@ def _source(snap: GraphSnapshot, node: SnapNode, port: str) -> SnapNode | None:
     return snap.nodes.get(link[0]) if link else None
 
 
-def _prompt_of(snap: GraphSnapshot, node: SnapNode | None, depth: int = 0) -> str | None:
-    """Follow a conditioning chain (through control nodes) back to its text encoder."""
-    while node is not None and depth < 32:
+def _prompt_of(snap: GraphSnapshot, node: SnapNode | None, side: str) -> str | None:
+    """Follow one side (positive/negative) of a conditioning chain back to its text encoder."""
+    for _ in range(32):
+        if node is None:
+            return None
         if "text" in node.params and node.type_id.startswith("text."):
             return str(node.params["text"])
-        nxt = _source(snap, node, "positive") or _source(snap, node, "conditioning")
-        node, depth = nxt, depth + 1
+        node = _source(snap, node, side) or _source(snap, node, "conditioning")
     return None
+
+
+# Our sampler names as A1111 writes them, so other tools read our PNGs' parameters text.
+A1111_SAMPLER_NAMES = {
+    "euler": "Euler", "euler_ancestral": "Euler a", "heun": "Heun", "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_sde": "DPM++ SDE", "dpmpp_2m_sde": "DPM++ 2M SDE", "ddim": "DDIM", "uni_pc": "UniPC", "lcm": "LCM",
+}
+
+
+def _model_hash(snap: GraphSnapshot, file: str) -> str | None:
+    """A1111's "Model hash": the first 10 hex digits of the file's SHA-256, from the models table."""
+    for row in snap.document.get("models", ()):
+        if isinstance(row, dict) and row.get("file") == file and isinstance(row.get("sha256"), str):
+            return row["sha256"][:10]
+    return None
+
+
+def _control_units(snap: GraphSnapshot, node: SnapNode | None) -> list[str]:
+    """A1111-style ControlNet unit texts for each control.apply along a conditioning chain."""
+    units: list[str] = []
+    while node is not None and node.type_id == "control.apply" and len(units) < 16:
+        image = _source(snap, node, "image")
+        module = image.type_id.split(".", 1)[1] if image and image.type_id.startswith("preprocess.") else "none"
+        loader = _source(snap, node, "control_net")
+        model = str(loader.params.get("controlnet", "")) if loader else ""
+        model = model.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        p = node.params
+        units.append(f'"Module: {module}, Model: {model}, Weight: {_fmt(p.get("strength", 1.0))}, '
+                     f'Guidance Start: {_fmt(p.get("start", 0.0))}, Guidance End: {_fmt(p.get("end", 1.0))}"')
+        node = _source(snap, node, "positive")
+    return list(reversed(units))
 
 
 def _fmt(value: Any) -> str:
@@ -49,15 +81,16 @@ def parameters_text(snap: GraphSnapshot, node_id: str) -> str:
             parts.append(f"{n.title} ({shown})" if shown else n.title)
         return "Latent Studio: " + " → ".join(parts) if parts else "Latent Studio"
     p = sampler.params
-    positive = _prompt_of(snap, _source(snap, sampler, "positive")) or ""
-    negative = _prompt_of(snap, _source(snap, sampler, "negative"))
+    positive = _prompt_of(snap, _source(snap, sampler, "positive"), "positive") or ""
+    negative = _prompt_of(snap, _source(snap, sampler, "negative"), "negative")
     lines = [positive]
     if negative:
         lines.append(f"Negative prompt: {negative}")
+    sampler_name = A1111_SAMPLER_NAMES.get(str(p.get("sampler")), p.get("sampler"))
     pairs: list[tuple[str, Any]] = [
         ("Steps", p.get("steps")),
-        ("Sampler", p.get("sampler")),
-        ("Schedule type", p.get("scheduler")),
+        ("Sampler", sampler_name),
+        ("Schedule type", "Karras" if p.get("scheduler") == "karras" else None),
         ("CFG scale", p.get("cfg")),
         ("Seed", p.get("seed")),
     ]
@@ -66,9 +99,13 @@ def parameters_text(snap: GraphSnapshot, node_id: str) -> str:
         pairs.append(("Size", f"{latent.params['width']}x{latent.params['height']}"))
     model = _source(snap, sampler, "model")
     if model is not None and model.params.get("checkpoint"):
-        pairs.append(("Model", str(model.params["checkpoint"]).rsplit("/", 1)[-1].rsplit(".", 1)[0]))
+        file = str(model.params["checkpoint"])
+        pairs.append(("Model hash", _model_hash(snap, file)))
+        pairs.append(("Model", file.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]))
     if p.get("denoise", 1.0) != 1.0:
         pairs.append(("Denoising strength", p.get("denoise")))
+    for i, unit in enumerate(_control_units(snap, _source(snap, sampler, "positive"))):
+        pairs.append((f"ControlNet {i}", unit))
     pairs.append(("Version", "Latent Studio"))
     lines.append(", ".join(f"{k}: {_fmt(v)}" for k, v in pairs if v is not None))
     return "\n".join(lines)

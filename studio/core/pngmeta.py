@@ -47,8 +47,8 @@ def add_text_chunks(png: bytes, texts: list[tuple[str, str, bool]]) -> bytes:
     return png[:cut] + extra + png[cut:]
 
 
-def embed_workflow(png: bytes, workflow_text: str, parameters_text: str | None = None) -> bytes:
-    texts = [(WORKFLOW_KEY, workflow_text, True)]
+def embed_workflow(png: bytes, workflow_text: str | None, parameters_text: str | None = None) -> bytes:
+    texts = [(WORKFLOW_KEY, workflow_text, True)] if workflow_text else []
     if parameters_text:
         texts.append((PARAMETERS_KEY, parameters_text, False))
     return add_text_chunks(png, texts)

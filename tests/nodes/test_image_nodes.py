@@ -113,3 +113,21 @@ def test_preview_emits_a_small_uint8_frame(make_ctx):
     preview_image(ctx, images=np.ones((1, 1024, 2048, 3), np.float32))
     kind, data = ctx.recorder.events[-1]
     assert kind == "preview" and data["image"].dtype == np.uint8 and data["image"].shape == (256, 512, 3)
+
+
+def test_save_options_strip_metadata_and_sidecar(tmp_path):
+    reg = default_registry()
+    g = Graph(reg)
+    load = g.add_node("image.load", params={"image": str(SAMPLE)})
+    plain = g.add_node("image.save", params={"prefix": "plain", "strip_metadata": True})
+    side = g.add_node("image.save", params={"prefix": "side", "embed_workflow": False, "sidecar_json": True})
+    g.connect(load.id, "image", plain.id, "images")
+    g.connect(load.id, "image", side.id, "images")
+    summary = Executor(services={"output_dir": str(tmp_path), "search_dirs": []}).run(g.snapshot())
+    assert summary.ok
+    bare = tmp_path / "plain_00001.png"
+    assert read_text_chunks(bare) == {}
+    texts = read_text_chunks(tmp_path / "side_00001.png")
+    assert WORKFLOW_KEY not in texts and PARAMETERS_KEY in texts  # other tools still read the parameters
+    sidecar = tmp_path / "side_00001.json"
+    assert load_file(sidecar, reg).nodes.keys() == g.nodes.keys()
