@@ -33,11 +33,31 @@ SUBFOLDERS: dict[str, list[str]] = {
     for k in KINDS
 }
 SUBFOLDERS["embeddings"].insert(1, "../embeddings")  # an A1111 ``models`` folder given directly
+# InvokeAI (3.x) keeps models per base model: models/sd-1/main, models/sdxl/controlnet, ...
+_INVOKE = {"checkpoints": ["main"], "controlnet": ["controlnet", "t2i_adapter"], "vae": ["vae"], "loras": ["lora"],
+           "embeddings": ["embedding"], "annotators": [], "taesd": []}
+for _kind, _subs in _INVOKE.items():
+    SUBFOLDERS[_kind] += [f"models/{base}/{d}" for base in ("sd-1", "sd-2", "sdxl", "any") for d in _subs]
 
 # The model-file kind each folder kind holds (what families.inspect expects).
 INSPECT_KIND = {"checkpoints": "checkpoint", "controlnet": "controlnet", "vae": "vae", "taesd": "taesd"}
 ANNOTATOR_SUFFIXES = (*WEIGHT_SUFFIXES, ".onnx")
 FOLDER_MARKERS = ("model_index.json", "config.json")
+
+
+def detect_tree(root: str | Path) -> str | None:
+    """Which application's folder layout ``root`` has: "ComfyUI", "A1111", "InvokeAI",
+    "Latent Studio", or None if it holds none of the known model folders."""
+    r = Path(root).expanduser()
+    if (r / "invokeai.yaml").is_file() or any((r / "models" / b).is_dir() for b in ("sd-1", "sdxl", "sd-2")):
+        return "InvokeAI"
+    if (r / "models" / "Stable-diffusion").is_dir() or (r / "Stable-diffusion").is_dir():
+        return "A1111"
+    if (r / "models" / "checkpoints").is_dir() or (r / "custom_nodes").is_dir():
+        return "ComfyUI"
+    if any((r / k).is_dir() for k in KINDS):
+        return "Latent Studio"
+    return None
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,20 @@ def test_broken_files_are_reported_not_raised(tmp_path: Path) -> None:
     (tmp_path / "checkpoints/broken.safetensors").write_bytes(b"\x00" * 4)
     (entry,) = scan([tmp_path])
     assert entry.family is None and "not a safetensors file" in entry.problem
+
+
+def test_tree_detection_and_invokeai_layout(tmp_path) -> None:
+    from studio.diffusion.model_folders import detect_tree
+
+    comfy, a1111, invoke, own = (tmp_path / n for n in ("comfy", "a1111", "invoke", "own"))
+    (comfy / "models" / "checkpoints").mkdir(parents=True)
+    (a1111 / "models" / "Stable-diffusion").mkdir(parents=True)
+    (invoke / "models" / "sdxl" / "main").mkdir(parents=True)
+    (invoke / "models" / "sd-1" / "controlnet").mkdir(parents=True)
+    (own / "checkpoints").mkdir(parents=True)
+    assert [detect_tree(p) for p in (comfy, a1111, invoke, own, tmp_path / "none")] == [
+        "ComfyUI", "A1111", "InvokeAI", "Latent Studio", None]
+    (invoke / "models" / "sdxl" / "main" / "xl.safetensors").write_bytes(b"x")
+    (invoke / "models" / "sd-1" / "controlnet" / "cn.safetensors").write_bytes(b"x")
+    assert list_models([invoke], "checkpoints") == ["xl.safetensors"]
+    assert list_models([invoke], "controlnet") == ["cn.safetensors"]
