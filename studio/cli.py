@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run a workflow (JSON, or a PNG that carries one) without the GUI")
-    run.add_argument("flow", help="workflow .json, or a .png saved by the studio")
+    run.add_argument("flow", help="workflow .json, or a .png saved by the studio; ComfyUI and A1111 files "
+                     "are imported on the fly")
     run.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                      help="override a parameter; NODE is a node id or a unique node title")
     run.add_argument("--repeat", type=int, default=1, metavar="N", help="run N times in one process")
@@ -40,11 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a workflow and list every problem")
     val.add_argument("flow")
 
+    imp = sub.add_parser("import", help="convert a ComfyUI workflow (JSON or PNG) or A1111 PNG/text "
+                                        "into a Latent Studio workflow")
+    imp.add_argument("source", help="ComfyUI UI or API .json, a PNG made by ComfyUI or A1111, or a "
+                                    "parameters .txt")
+    imp.add_argument("-o", "--output", required=True, metavar="OUT.json", help="where to write the workflow")
+
     nodes = sub.add_parser("nodes", help="list node types with their ports and parameters")
     nodes.add_argument("--json", action="store_true")
 
-    models = sub.add_parser("models", help="list the models found in the model folders")
+    models = sub.add_parser("models", help="list the models found in the model folders, or download one")
     models.add_argument("--json", action="store_true")
+    models.add_argument("--hash", action="store_true", help="also print each file's SHA-256 (computed once, cached)")
+    models.add_argument("--catalogue", action="store_true", help="list the standard models that can be downloaded")
+    models.add_argument("--download", metavar="NAME", help="download a catalogue model (name or file name), a URL, "
+                        "or a Hugging Face file given as owner/repo/path")
+    models.add_argument("--kind", choices=("checkpoints", "controlnet", "vae", "loras", "embeddings", "taesd"),
+                        help="the model folder a URL download goes into (default: checkpoints)")
+    models.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of a URL download")
 
     gui = sub.add_parser("gui", help="open the desktop studio (the default)")
     gui.add_argument("flow", nargs="?", help="workflow or PNG to open")
@@ -64,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if command == "validate":
             return cmd_validate(args)
+        if command == "import":
+            return cmd_import(args)
         if command == "nodes":
             return cmd_nodes(args)
         if command == "models":
@@ -80,14 +96,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _load(flow: str) -> Any:
+def _load(flow: str, *, quiet: bool = False) -> Any:
+    """Our workflow, or an import of a ComfyUI / A1111 one (its report goes to stderr)."""
+    graph, report = _load_any(flow)
+    if report is not None and not quiet:
+        _print_report(report)
+    return graph
+
+
+def _load_any(flow: str) -> tuple[Any, Any]:
+    from studio.compat import load_any
     from studio.core.registry import default_registry
-    from studio.core.workflow import WorkflowError, load_file
+    from studio.core.workflow import WorkflowError
 
     try:
-        return load_file(flow, default_registry())
+        return load_any(flow, default_registry())
     except WorkflowError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _print_report(report: Any) -> None:
+    print(f"imported from {report.source}", file=sys.stderr)
+    for line in report.lines:
+        print(f"  {line}", file=sys.stderr)
 
 
 def _parse_assignment(text: str) -> tuple[str, str, str]:
@@ -184,16 +215,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _check_models(graph: Any) -> None:
-    """Hook for model-reference checks before a headless run (missing models exit 2)."""
-    try:
-        from studio.diffusion.model_refs import missing_models
-    except ImportError:
-        return
+    """Before a headless run: renamed models found by SHA-256, missing ones exit 2 naming them, and
+    the models table (file, kind, family, size, SHA-256) filled in for the PNGs the run writes."""
+    from studio.diffusion.model_refs import missing_models, refresh_models_table
+
     missing = missing_models(graph)
     if missing:
         for line in missing:
             print(f"missing model: {line}", file=sys.stderr)
         raise UsageError(f"{len(missing)} model(s) used by the workflow cannot be found")
+    shown: set[str] = set()
+
+    def progress(name: str, done: int, total: int) -> None:
+        if total > 256 * 2**20 and name not in shown:  # hashing is cached: only new large files take time
+            shown.add(name)
+            print(f"hashing {name} (once; the result is cached)…", file=sys.stderr)
+
+    refresh_models_table(graph, progress=progress)
 
 
 class _HumanProgress:
@@ -247,6 +285,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from studio.core.workflow import save
+
+    graph, report = _load_any(args.source)
+    out = Path(args.output)
+    if out.resolve() == Path(args.source).resolve():
+        raise UsageError("the output would overwrite the input; choose another file")
+    if report is None:
+        print(f"{args.source} is already a Latent Studio workflow; writing it as is", file=sys.stderr)
+    else:
+        _print_report(report)
+    try:
+        save(graph, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    errors = [p for p in graph.validate() if p.severity == "error"]
+    print(f"wrote {out} ({len(graph.nodes)} nodes, {len(graph.links)} links)")
+    if errors:
+        print(f"{len(errors)} problem(s) to fix before it runs; see `latent-studio validate {out}`", file=sys.stderr)
+    return EXIT_OK
+
+
 def _port_info(i: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"name": i.name, "type": str(i.type)}
     if hasattr(i, "wire"):
@@ -290,11 +350,24 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 def cmd_models(args: argparse.Namespace) -> int:
     from studio.core.settings import Settings
 
+    if args.download:
+        return _download_model(args, Settings.load())
+    if args.catalogue:
+        return _list_catalogue(args, Settings.load())
     try:
         from studio.diffusion.model_folders import models_report
     except ImportError as exc:
         raise UsageError(f"model listing is unavailable: {exc}") from None
     report = models_report(Settings.load())
+    if args.hash:
+        from studio.diffusion.model_hash import file_hash, short_hash
+
+        for m in report:
+            if m.get("format") != "folder":
+                progress = _ByteProgress(Path(m["path"]).name)
+                m["sha256"] = file_hash(m["path"], progress)
+                m["autov2"] = short_hash(m["sha256"])
+                progress.end()
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -302,7 +375,93 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("no models found; put checkpoints in", Settings.load().models_dir / "checkpoints")
     for m in report:
         size = m.get("size", 0) / 2**20
-        print(f"{m.get('kind', '?'):<12} {m.get('family') or '?':<6} {size:>9.1f} MiB  {m.get('path')}")
+        sha = f"  {m['sha256']}" if m.get("sha256") else ""
+        print(f"{m.get('kind', '?'):<12} {m.get('family') or '?':<6} {size:>9.1f} MiB  {m.get('path')}{sha}")
+    return EXIT_OK
+
+
+class _ByteProgress:
+    """Progress of a long read or download on one stderr line (only on a terminal, at most 5 times a second)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.last, self.shown = name, 0.0, False
+
+    def __call__(self, done: Any, total: int | None = None, speed: float | None = None) -> None:
+        import time
+
+        if not isinstance(done, int):  # a DownloadProgress
+            done, total, speed = done.done, done.total, done.speed
+        now = time.monotonic()
+        if not sys.stderr.isatty() or (now - self.last < 0.2 and done != total):
+            return
+        self.last, self.shown = now, True
+        pct = f"{100 * done / total:5.1f}% " if total else ""
+        rate = f"  {speed / 2**20:.1f} MiB/s" if speed else ""
+        of = f" / {total / 2**20:.1f}" if total else ""
+        print(f"\r{self.name}: {pct}{done / 2**20:.1f}{of} MiB{rate}   ", end="", file=sys.stderr, flush=True)
+
+    def end(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _list_catalogue(args: argparse.Namespace, settings: Any) -> int:
+    from studio.diffusion.catalogue import load_catalogue
+
+    entries = load_catalogue()
+    if args.json:
+        print(json.dumps([{"name": e.name, "title": e.title, "kind": e.kind, "family": e.family, "licence": e.licence,
+                           "url": e.url, "size": e.size, "installed": e.is_installed(settings)} for e in entries],
+                         indent=2))
+        return EXIT_OK
+    for e in entries:
+        mark = "installed" if e.is_installed(settings) else ""
+        size = f"{e.size / 2**30:.1f} GiB" if e.size else ""
+        print(f"{e.name:<28} {e.kind:<12} {size:>8}  {e.title} [{e.licence}] {mark}")
+    return EXIT_OK
+
+
+def _download_model(args: argparse.Namespace, settings: Any) -> int:
+    import re
+    import urllib.parse
+
+    from studio.diffusion.catalogue import download_entry, find
+    from studio.diffusion.downloads import DownloadError, download, hf_url
+    from studio.diffusion.model_folders import SUBFOLDERS
+
+    name = args.download
+    entry = None if "://" in name else find(name)
+    try:
+        if entry is not None:
+            print(f"{entry.title} ({entry.licence}, {entry.url})", file=sys.stderr)
+            progress = _ByteProgress(entry.name)
+            try:
+                paths = download_entry(entry, settings, progress)
+            finally:
+                progress.end()
+        else:
+            m = re.fullmatch(r"([\w.-]+/[\w.-]+)/(.+)", name)
+            if "://" in name:
+                url = name
+            elif m:
+                url = hf_url(m.group(1), m.group(2))
+            else:
+                raise UsageError(f"{name!r} is not in the model catalogue (see `latent-studio models --catalogue`), "
+                                 "nor a URL or owner/repo/file")
+            file = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+            if not file:
+                raise UsageError(f"cannot tell a file name from {url}")
+            dest = settings.models_dir / SUBFOLDERS[args.kind or "checkpoints"][0] / file
+            progress = _ByteProgress(file)
+            try:
+                paths = [download(url, dest, sha256=args.sha256, progress=progress)]
+            finally:
+                progress.end()
+    except DownloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NODE_FAILED
+    for p in paths:
+        print(p)
     return EXIT_OK
 
 

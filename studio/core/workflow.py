@@ -419,7 +419,7 @@ def load_file(path: str | Path, registry: Registry) -> Graph:
         if WORKFLOW_KEY in texts:
             return loads(texts[WORKFLOW_KEY], registry, source=f"{path} (embedded workflow)")
         if "workflow" in texts or "prompt" in texts:
-            raise WorkflowError("$", "this PNG carries a ComfyUI workflow, not a Latent Studio one",
+            raise WorkflowError("$", "this PNG carries a ComfyUI workflow, not a Latent Studio one (use Import)",
                                 source=str(path))
         raise WorkflowError("$", "this PNG carries no workflow", source=str(path))
     return load(path, registry)

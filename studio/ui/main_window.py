@@ -32,7 +32,7 @@ from studio.core.imaging import thumbnail
 from studio.core.pngmeta import WORKFLOW_KEY, PngMetadataError, is_png, read_text_chunks
 from studio.core.registry import default_registry
 from studio.core.settings import Settings, config_dir, resources_dir
-from studio.core.workflow import WorkflowError, load_file, save
+from studio.core.workflow import WorkflowError, save
 from studio.services import make_services
 
 from . import recovery, theme, undo
@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._autosaved_revision = 0
         self._running_node: str | None = None
         self._closing = False
+        self._hash_jobs: list[Any] = []
         self.graph.listeners.append(self._on_graph_changed)
 
         self.setWindowTitle("Latent Studio")
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
         self.act_cancel = a("&Cancel", "mdi6.stop", self.cancel, "Esc")
         self.act_cancel.setEnabled(False)
         self.act_prefs = a("&Preferences…", "mdi6.cog-outline", self.show_preferences, "Ctrl+,")
+        self.act_models = a("&Model Manager…", "mdi6.database-cog-outline", self.show_model_manager, "Ctrl+M")
 
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
@@ -201,6 +203,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addActions([self.act_save, self.act_save_as])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_models)
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         edit = mb.addMenu("&Edit")
@@ -227,7 +231,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.act_run, self.act_cancel])
         tb.addSeparator()
-        tb.addActions([self.act_frame, self.act_prefs])
+        tb.addActions([self.act_frame, self.act_models, self.act_prefs])
 
     def _build_status(self) -> None:
         self.progress_bar = QProgressBar()
@@ -347,21 +351,30 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return
         folder = ui_settings().value("folders/open", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open workflow", folder,
-                                              "Workflows (*.json *.png);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open workflow", folder,
+            "Workflows and images (*.json *.png *.txt);;ComfyUI / A1111 (*.json *.png *.txt);;All files (*)")
         if path:
             self.open_file(Path(path), ask=False)
 
     def open_file(self, path: Path, *, ask: bool = True) -> bool:
         if ask and not self.confirm_discard():
             return False
+        from studio.compat import load_any
+
         try:
-            graph = load_file(path, self.registry)
+            graph, report = load_any(path, self.registry)
         except WorkflowError as exc:
             self.error_box("Cannot open workflow", str(exc))
             return False
-        as_workflow = path if path.suffix.lower() == ".json" else None  # a PNG opens as a new, unsaved file
-        self.set_graph(graph, as_workflow)
+        # A PNG or an imported ComfyUI / A1111 file opens as a new, unsaved workflow.
+        as_workflow = path if path.suffix.lower() == ".json" and report is None else None
+        self.set_graph(graph, as_workflow, clean=report is None)
+        if report is not None:
+            self._log("info", f"imported {path.name}: {len(report.lines)} note(s)")
+            for line in report.lines:
+                self._log("warning" if line.startswith(("unmapped", "approximated")) else "info", line)
+        self.resolve_models()
         placeholders = [n for n in graph.nodes.values() if graph.node_type(n) is None]
         if placeholders:
             names = ", ".join(sorted({n.type_id for n in placeholders}))
@@ -386,6 +399,8 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path))
 
     def _save_to(self, path: Path) -> bool:
+        if not self.refresh_models_table(wait=True):
+            return False
         try:
             save(self.graph, path)
         except (OSError, ValueError) as exc:
@@ -422,7 +437,7 @@ class MainWindow(QMainWindow):
         x, y = scene_pos.x(), scene_pos.y()
         for p in map(Path, paths):
             suffix = p.suffix.lower()
-            if suffix == ".json" or (is_png(p) and self._png_has_workflow(p)):
+            if suffix in (".json", ".txt") or (is_png(p) and self._png_has_workflow(p)):
                 self.open_file(p)
                 return
             if suffix in IMAGE_SUFFIXES:
@@ -435,10 +450,12 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _png_has_workflow(path: Path) -> bool:
+        """Ours, or a ComfyUI workflow / prompt, or A1111 parameters: all open as workflows."""
         try:
-            return WORKFLOW_KEY in read_text_chunks(path)
+            texts = read_text_chunks(path)
         except PngMetadataError:
             return False
+        return any(k in texts for k in (WORKFLOW_KEY, "workflow", "prompt", "parameters"))
 
     def error_box(self, title: str, text: str) -> None:
         self._log("error", text)
@@ -567,6 +584,7 @@ class MainWindow(QMainWindow):
 
     # -- running ----------------------------------------------------------------------------------
     def run(self) -> None:
+        self.refresh_models_table(wait=False)
         snap = self.graph.snapshot()
         errors = [p for p in snap.problems if p.severity == "error"]
         for p in errors:
@@ -678,17 +696,101 @@ class MainWindow(QMainWindow):
             self._log("info", f"wrote {path}")
         self.show_message(text)
 
+    # -- model references ---------------------------------------------------------------------------
+    def resolve_models(self) -> None:
+        """After opening: point nodes at renamed copies (found by SHA-256), offer substitutes or
+        downloads for what is still missing."""
+        from studio.diffusion.model_refs import resolve_missing
+
+        try:
+            res = resolve_missing(self.graph, self.settings, apply=False)
+        except Exception as exc:  # a broken model folder must not stop a workflow from opening
+            self._log("warning", f"could not check the workflow's models: {exc}")
+            return
+        if res.rewritten:
+            group = undo.Macro("Use renamed models")
+            for r in res.rewritten:
+                old = self.graph.nodes[r.node_id].params.get(r.param)
+                group.add(undo.SetParam(self.graph, r.node_id, r.param, old, r.new, True))
+                self._log("info", r.line(), r.node_id)
+            self.editor.stack.push(group)
+        if res.missing:
+            for m in res.missing:
+                self._log("warning", m.line(), m.node_id)
+            choices = self.ask_missing_models(res.missing)
+            if choices:
+                group = undo.Macro("Use substitute models")
+                for (node_id, param), value in choices.items():
+                    old = self.graph.nodes[node_id].params.get(param)
+                    group.add(undo.SetParam(self.graph, node_id, param, old, value, True))
+                self.editor.stack.push(group)
+
+    def ask_missing_models(self, missing: list[Any]) -> dict[tuple[str, str], str]:
+        from .missing_models import MissingModelsDialog
+
+        dlg = MissingModelsDialog(missing, self.settings, self)
+        return dlg.choices() if dlg.exec() else {}
+
+    def refresh_models_table(self, *, wait: bool) -> bool:
+        """Record the models the workflow uses (file, kind, family, size, SHA-256). Hashes are cached
+        per file; hashing a new multi-GB file runs in the background (with progress when saving)."""
+        from studio.diffusion.model_refs import refresh_models_table, unhashed_bytes
+
+        try:
+            pending = unhashed_bytes(self.graph, self.settings)
+        except Exception as exc:
+            self._log("warning", f"could not list the workflow's models: {exc}")
+            return True
+        if pending == 0:
+            refresh_models_table(self.graph, self.settings)
+            return True
+        from .background import BackgroundJob
+
+        graph, settings = self.graph, self.settings
+        job = BackgroundJob(lambda progress, cancel: refresh_models_table(
+            graph, settings, progress=lambda name, done, total: progress((name, done, total)), cancel=cancel), self)
+        if not wait:
+            job.succeeded.connect(lambda _: self._log("info", "model hashes recorded in the workflow"))
+            job.failed.connect(lambda msg: self._log("warning", f"hashing models: {msg}"))
+            self._hash_jobs.append(job.start())
+            return True
+        from PySide6.QtWidgets import QProgressDialog
+
+        dlg = QProgressDialog("Recording the models this workflow uses (SHA-256, once per file)…", "Skip",
+                              0, 1000, self)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.setMinimumDuration(300)
+        job.progress.connect(lambda p: dlg.setValue(int(1000 * p[1] / max(1, p[2]))))
+        dlg.canceled.connect(job.cancel)
+        job.start()
+        while not job.wait(0.02):  # a local loop: the dialog paints and Skip works
+            QApplication.processEvents()
+        QApplication.processEvents()
+        dlg.close()
+        dlg.deleteLater()
+        return True  # skipping only leaves the table without those hashes
+
+    def show_model_manager(self) -> None:
+        from .model_manager_window import ModelManagerWindow
+
+        dlg = ModelManagerWindow(self.settings, self)
+        dlg.settings_changed.connect(self._apply_settings)
+        dlg.exec()
+
+    def _apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        self.settings.save()
+        self.services["settings"] = settings
+        self.services["output_dir"] = str(settings.output_path)
+        self.services.pop("models", None)  # the next run builds a model manager with the new choices
+
     # -- preferences ------------------------------------------------------------------------------
     def show_preferences(self) -> None:
         from .preferences import PreferencesDialog
 
         dlg = PreferencesDialog(self.settings, self)
         if dlg.exec():
-            self.settings = dlg.settings()
-            self.settings.save()
-            self.services["settings"] = self.settings
-            self.services["output_dir"] = str(self.settings.output_path)
-            self.services.pop("models", None)  # the next run builds a model manager with the new choices
+            self._apply_settings(dlg.settings())
             self.show_message("Preferences saved")
 
     def _open_models_folder(self) -> None:
@@ -745,6 +847,9 @@ class MainWindow(QMainWindow):
         self._closing = True
         self.autosave_timer.stop()
         self._validate_timer.stop()
+        for job in self._hash_jobs:
+            job.cancel()
+            job.wait(10)
         self.editor.stack.cleanChanged.disconnect()
         self.editor.stack.indexChanged.disconnect()
         self.save_ui_state()

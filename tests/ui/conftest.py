@@ -30,6 +30,7 @@ def make_window(qtbot, registry):
         kwargs.setdefault("registry", registry)
         w = MainWindow(restore_state=False, **kwargs)
         w.ask_save_changes = lambda: "discard"
+        w.ask_missing_models = lambda missing: {}  # no modal dialogs in tests
         qtbot.addWidget(w)
         windows.append(w)
         return w

@@ -381,3 +381,17 @@ def test_closing_with_unsaved_changes_asks(make_window, qtbot):
     assert not w.close() and w.isVisible() and asked
     w.ask_save_changes = lambda: "discard"
     assert w.close()
+
+
+def test_comfyui_files_open_by_open_and_by_drop(make_window, qtbot):
+    corpus = ROOT / "tests" / "compat" / "corpus"
+    w = make_window()
+    assert w.open_file(corpus / "controlnet_canny.ui.json", ask=False)
+    types = sorted(n.type_id for n in w.graph.nodes.values())
+    assert "control.apply" in types and "sample.sampler" in types
+    assert w.path is None and w.modified  # an import is a new, unsaved workflow
+    log = [w.problems.item(i).text() for i in range(w.problems.count())]
+    assert any("imported controlnet_canny.ui.json" in line for line in log)
+    fresh = make_window()
+    fresh.drop_files([str(corpus / "controlnet_canny.comfyui.png")], QPointF(0, 0))
+    assert "sample.sampler" in {n.type_id for n in fresh.graph.nodes.values()}

@@ -458,7 +458,7 @@ def test_preferences_round_trip(qtbot, tmp_path, monkeypatch):
     assert dialog.settings().path == original.path
     monkeypatch.setattr(preferences, "pick_folder", lambda *a: str(comfy))
     dialog.extra_roots.browse_add()
-    assert "checkpoints" in dialog.extra_roots.list.item(1).text()
+    assert "ComfyUI" in dialog.extra_roots.list.item(1).text()  # the kind of tree is recognised
     dialog.extra_roots.list.setCurrentRow(0)
     dialog.extra_roots.remove_selected()
     dialog.device.setCurrentIndex(dialog.device.findData("cpu"))

@@ -1,0 +1,361 @@
+"""A1111's ``parameters`` text → an equivalent graph: txt2img, hires fix, img2img, ControlNet units.
+
+Files the text only names (checkpoint, ControlNet models) get guessed file names; images it used
+(img2img input, ControlNet images) are not in the text, so Load Image nodes are left for the user.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from studio.core.graph import Graph, Link, Node
+from studio.core.registry import Registry
+
+from .a1111_text import Parameters, parse_parameters
+from .jsonsafe import Reader
+from .layout import auto_layout
+from .names import A1111_AUTO_KARRAS, A1111_SAMPLERS, A1111_SCHEDULES, sampler_pair
+from .report import ImportReport
+
+NAMESPACE = uuid.UUID("0f4e9c3a-52b1-4d7e-8a0c-9b6f2e1d7c55")
+MAX_TEXT = 1024 * 1024
+_EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):[^>]*>", re.IGNORECASE)
+_HINT_NOTE = ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
+              "output's aspect ratio first): crop hint images to the output's shape for the same result")
+# A1111 preprocessor (module) name prefix → our node type; checked in order
+_MODULES: tuple[tuple[str, str], ...] = (
+    ("canny", "preprocess.canny"), ("depth", "preprocess.depth"), ("dw_openpose", "preprocess.pose"),
+    ("openpose", "preprocess.pose"), ("seg_", "preprocess.segmentation"), ("lineart", "preprocess.lineart"),
+    ("softedge", "preprocess.softedge"), ("hed", "preprocess.softedge"), ("pidinet", "preprocess.softedge"),
+    ("scribble", "preprocess.scribble"), ("fake_scribble", "preprocess.scribble"), ("mlsd", "preprocess.mlsd"),
+    ("tile", "preprocess.tile"), ("blur_gaussian", "preprocess.tile"), ("invert", "preprocess.invert"),
+    ("normal", "preprocess.normal_from_depth"),
+)
+
+
+def import_a1111(text: Any, registry: Registry, *, source: str | None = None) -> tuple[Graph, ImportReport]:
+    """An A1111 ``parameters`` text → (graph, report). Raises WorkflowError for unusable text."""
+    r = Reader(source)
+    text = r.text(text, "$")
+    if len(text) > MAX_TEXT:
+        raise r.fail("$", f"parameters text is longer than {MAX_TEXT // 1024} KiB")
+    if not text.strip():
+        raise r.fail("$", "the parameters text is empty")
+    params = parse_parameters(text)
+    report = ImportReport("A1111 parameters")
+    graph = _Build(params, registry, report, r).build()
+    return graph, report
+
+
+class _Build:
+    def __init__(self, p: Parameters, registry: Registry, report: ImportReport, r: Reader) -> None:
+        self.p, self.report, self.r = p, report, r
+        self.graph = Graph(registry)
+        self.v = p.values
+
+    # -- values ---------------------------------------------------------------------------------
+    def number(self, key: str, default: float) -> float:
+        raw = self.v.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise self.r.fail(f"$ ({key})", f"expected a number, found {raw[:40]!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise self.r.fail(f"$ ({key})", f"expected a number, found {raw[:40]!r}")
+        return value
+
+    def whole(self, key: str, default: int) -> int:
+        value = self.number(key, default)
+        if value != int(value) or abs(value) > 2**64:
+            raise self.r.fail(f"$ ({key})", f"expected a whole number, found {self.v[key][:40]!r}")
+        return int(value)
+
+    def size(self, key: str, default: tuple[int, int]) -> tuple[int, int]:
+        raw = self.v.get(key)
+        if raw is None:
+            return default
+        m = re.fullmatch(r"\s*(\d{1,5})\s*x\s*(\d{1,5})\s*", raw)
+        if not m:
+            raise self.r.fail(f"$ ({key})", f"expected WIDTHxHEIGHT, found {raw[:40]!r}")
+        return int(m.group(1)), int(m.group(2))
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def add(self, role: str, type_id: str, params: dict[str, Any] | None = None, title: str | None = None) -> str:
+        nt = self.graph.registry.get(type_id)
+        params = dict(params or {})
+        if nt is not None:
+            for name, value in list(params.items()):
+                decl = nt.input(name)
+                if decl is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                    lo = decl.min if decl.min is not None else value
+                    hi = decl.max if decl.max is not None else value
+                    if not lo <= value <= hi:
+                        clamped = type(value)(min(max(value, lo), hi))
+                        self.report.approximated(f"{title or nt.title}: {name} {value:g} is outside our range; "
+                                                 f"using {clamped:g}")
+                        params[name] = clamped
+        node_id = str(uuid.uuid5(NAMESPACE, role))
+        if nt is None:
+            self.report.unmapped(f"{title or type_id}: node type {type_id} is not installed; kept as a placeholder")
+            node = Node(node_id, type_id, "1.0.0", params, title=title)
+            self.graph.insert_node(node)
+            return node_id
+        return self.graph.add_node(type_id, params=params, node_id=node_id, title=title).id
+
+    def link(self, src: str, src_port: str, dst: str, dst_port: str) -> None:
+        node = self.graph.nodes[src]
+        if self.graph.registry.get(node.type_id) is None:
+            node.placeholder_outputs = tuple(dict.fromkeys([*node.placeholder_outputs, src_port]))
+        node = self.graph.nodes[dst]
+        if self.graph.registry.get(node.type_id) is None:
+            node.placeholder_inputs = tuple(dict.fromkeys([*node.placeholder_inputs, dst_port]))
+        self.graph.insert_link(Link(src, src_port, dst, dst_port))
+
+    # -- the graph ------------------------------------------------------------------------------
+    def build(self) -> Graph:
+        p, v = self.p, self.v
+        if not v:
+            self.report.info("no generation settings found: only the prompt was read; defaults fill the rest")
+        ckpt = self.add("checkpoint", "model.checkpoint", {"checkpoint": self.model_file()})
+        vae_src = (ckpt, "vae")
+        if v.get("VAE"):
+            vae_name = v["VAE"].strip()
+            vae = self.add("vae", "model.vae", {"vae": vae_name if "." in vae_name else vae_name + ".safetensors"})
+            vae_src = (vae, "vae")
+            self.report.approximated(f"VAE file name guessed from 'VAE: {vae_name}'")
+        clip_src = (ckpt, "clip")
+        clip_skip = self.whole("Clip skip", 1)
+        if clip_skip > 1:
+            skip = self.add("clip_skip", "model.clip_skip", {"skip": clip_skip - 1})
+            self.link(ckpt, "clip", skip, "clip")
+            clip_src = (skip, "clip")
+        positive = self.add("positive", "text.encode", {"text": self.prompt(p.prompt)}, "Prompt")
+        negative = self.add("negative", "text.encode", {"text": self.prompt(p.negative)}, "Negative prompt")
+        for enc in (positive, negative):
+            self.link(*clip_src, enc, "clip")
+        cond = ((positive, "conditioning"), (negative, "conditioning"))
+
+        width, height = self.size("Size", (512, 512))
+        hires = any(k in v for k in ("Hires upscale", "Hires resize", "Hires upscaler"))
+        img2img = "Denoising strength" in v and not hires
+        init_image: tuple[str, str] | None = None
+        if img2img:
+            load = self.add("init_image", "image.load", {"image": ""}, "Input image")
+            scale = self.add("init_scale", "image.scale", {"mode": "size", "width": width, "height": height,
+                                                           "method": "lanczos"})
+            encode = self.add("init_encode", "latent.vae_encode")
+            self.link(load, "image", scale, "image")
+            self.link(scale, "image", encode, "image")
+            self.link(*vae_src, encode, "vae")
+            latent = (encode, "latent")
+            init_image = (load, "image")
+            self.report.info("image-to-image: choose the input image in the 'Input image' node (the text does "
+                             "not carry it); it is resized to the recorded size")
+            self.notes_img2img()
+        else:
+            empty = self.add("latent", "latent.empty", {"width": width, "height": height,
+                                                        "batch": self.whole("Batch size", 1)})
+            latent = (empty, "latent")
+
+        cond = self.controlnets(cond, init_image)
+        sampler_params = self.sampler_params("Sampler", "Schedule type")
+        sampler_params["steps"] = self.whole("Steps", 20)
+        sampler_params["denoise"] = self.number("Denoising strength", 1.0) if img2img else 1.0
+        smp = self.sampler("sampler", sampler_params, ckpt, cond, latent)
+        out = (smp, "latent")
+        if hires:
+            out = self.hires(out, sampler_params, ckpt, cond, vae_src, (width, height))
+        decode = self.add("decode", "latent.vae_decode")
+        self.link(*out, decode, "latent")
+        self.link(*vae_src, decode, "vae")
+        save = self.add("save", "image.save", {"prefix": "a1111"})
+        self.link(decode, "image", save, "images")
+        self.notes_unused()
+        auto_layout(self.graph)
+        return self.graph
+
+    def model_file(self) -> str:
+        name = (self.v.get("Model") or "").strip()
+        if not name:
+            self.report.unmapped("no 'Model:' in the text: choose the checkpoint in Load Checkpoint")
+            return ""
+        file = name if name.lower().endswith((".safetensors", ".ckpt")) else f"{name}.safetensors"
+        digest = self.v.get("Model hash")
+        self.report.approximated(f"checkpoint file name guessed from 'Model: {name}'"
+                                 + (f" (hash {digest.strip()})" if digest else ""))
+        return file
+
+    def prompt(self, text: str) -> str:
+        tags = list(dict.fromkeys(m.group(0) for m in _EXTRA_NETWORK.finditer(text)))
+        if tags:
+            for tag in tags:
+                self.report.unmapped(f"prompt tag {tag} (LoRA / hypernetwork) is not supported yet; removed "
+                                     "from the prompt")
+            text = re.sub(r"[ \t]{2,}", " ", _EXTRA_NETWORK.sub("", text)).strip(" ,")
+        return text
+
+    def sampler_params(self, sampler_key: str, schedule_key: str) -> dict[str, Any]:
+        label = (self.v.get(sampler_key) or "Euler a").strip()
+        base, schedule = label, self.v.get(schedule_key, "").strip()
+        for suffix in (" Karras", " Exponential", " Uniform", " SGM Uniform", " Simple", " Normal", " Beta"):
+            if label.endswith(suffix) and label[:-len(suffix)].lower() in A1111_SAMPLERS:
+                base, schedule = label[:-len(suffix)], suffix.strip()
+                break
+        if schedule.lower() == "automatic" and base.lower() in A1111_AUTO_KARRAS:
+            schedule = "Karras"  # A1111 1.9+ picks Karras for these by default
+        sampler, scheduler = sampler_pair(base, schedule or "normal", self.report, f"{sampler_key} {label!r}",
+                                          samplers=A1111_SAMPLERS, schedulers=A1111_SCHEDULES)
+        return {"seed": max(0, self.whole("Seed", 0)), "cfg": self.number("CFG scale", 7.0), "sampler": sampler,
+                "scheduler": scheduler}
+
+    def sampler(self, role: str, params: dict[str, Any], ckpt: str, cond: tuple[tuple[str, str], ...],
+                latent: tuple[str, str]) -> str:
+        smp = self.add(role, "sample.sampler", params, "Sampler" if role == "sampler" else "Hires sampler")
+        self.link(ckpt, "model", smp, "model")
+        self.link(*cond[0], smp, "positive")
+        self.link(*cond[1], smp, "negative")
+        self.link(*latent, smp, "latent")
+        return smp
+
+    def hires(self, first: tuple[str, str], params: dict[str, Any], ckpt: str, cond: tuple[tuple[str, str], ...],
+              vae: tuple[str, str], size: tuple[int, int]) -> tuple[str, str]:
+        """The hires-fix second pass: upscale, then sample again with the denoising strength."""
+        upscaler = (self.v.get("Hires upscaler") or "Latent").strip()
+        if "Hires resize" in self.v:
+            w, h = self.size("Hires resize", size)
+            target: dict[str, Any] = {"mode": "size", "width": w, "height": h}
+        else:
+            target = {"mode": "factor", "factor": self.number("Hires upscale", 2.0)}
+        if upscaler.lower().startswith("latent"):
+            method = ("bicubic" if "bicubic" in upscaler.lower() else
+                      "nearest-exact" if "nearest" in upscaler.lower() else "bilinear")
+            if "antialiased" in upscaler.lower():
+                self.report.approximated(f"hires upscaler {upscaler!r}: without antialiasing")
+            up = self.add("hires_upscale", "latent.upscale", {**target, "method": method})
+            self.link(*first, up, "latent")
+            latent = (up, "latent")
+        else:
+            dec = self.add("hires_decode", "latent.vae_decode")
+            scale = self.add("hires_scale", "image.scale", {**target, "method": "lanczos", "multiple_of_8": True})
+            enc = self.add("hires_encode", "latent.vae_encode")
+            self.link(*first, dec, "latent")
+            self.link(*vae, dec, "vae")
+            self.link(dec, "image", scale, "image")
+            self.link(scale, "image", enc, "image")
+            self.link(*vae, enc, "vae")
+            latent = (enc, "latent")
+            self.report.approximated(f"hires upscaler {upscaler!r} is not available: the image is scaled with "
+                                     "Lanczos instead")
+        second = dict(params)
+        if "Hires sampler" in self.v:
+            second.update(self.sampler_params("Hires sampler", "Hires schedule type"))
+            second["seed"] = params["seed"]
+        second["steps"] = self.whole("Hires steps", 0) or params["steps"]
+        second["denoise"] = self.number("Denoising strength", 0.7)
+        if "Hires CFG Scale" in self.v:
+            second["cfg"] = self.number("Hires CFG Scale", params["cfg"])
+        if "Hires prompt" in self.v or "Hires negative prompt" in self.v:
+            self.report.unmapped("the separate hires prompts are not carried over: the second pass uses the main "
+                                 "prompts")
+        return self.sampler("hires_sampler", second, ckpt, cond, latent), "latent"
+
+    def controlnets(self, cond: tuple[tuple[str, str], ...],
+                    init_image: tuple[str, str] | None) -> tuple[tuple[str, str], ...]:
+        for i, unit in enumerate(self.p.controlnets):
+            where = f"ControlNet {i}"
+            model = re.sub(r"\s*\[[0-9a-fA-F]+\]\s*$", "", unit.get("model", "")).strip()
+            if not model or model.lower() == "none":
+                self.report.dropped(f"{where}: no model; the unit is skipped")
+                continue
+            if init_image is not None:
+                image = init_image
+            else:
+                load = self.add(f"cn{i}_image", "image.load", {"image": ""}, f"{where} image")
+                image = (load, "image")
+                self.report.info(f"{where}: choose its image in the '{where} image' node (the text does not "
+                                 "carry it)")
+            hint = self.preprocessor(i, unit, image, where)
+            loader = self.add(f"cn{i}_model", "model.controlnet",
+                              {"controlnet": model if "." in model else f"{model}.safetensors"})
+            self.report.approximated(f"{where}: ControlNet file name guessed from {unit.get('model', '')!r}")
+            apply = self.add(f"cn{i}_apply", "control.apply", {
+                "strength": self.unit_number(unit, "weight", 1.0, where),
+                "start": self.unit_number(unit, "guidance start", 0.0, where),
+                "end": self.unit_number(unit, "guidance end", 1.0, where)}, f"Apply {where}")
+            self.link(*cond[0], apply, "positive")
+            self.link(*cond[1], apply, "negative")
+            self.link(loader, "control_net", apply, "control_net")
+            self.link(*hint, apply, "image")
+            cond = ((apply, "positive"), (apply, "negative"))
+            mode = unit.get("control mode", "Balanced")
+            if mode.strip().lower() not in ("balanced", "0"):
+                self.report.approximated(f"{where}: control mode {mode!r} is not available; balanced is used")
+            if unit.get("resize mode", "Crop and Resize").strip().lower() not in ("just resize", "0"):
+                self.report.approximated(_HINT_NOTE)
+        return cond
+
+    def unit_number(self, unit: dict[str, str], key: str, default: float, where: str) -> float:
+        raw = unit.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.r.fail(f"$ ({where}, {key})", f"expected a number, found {raw[:40]!r}") from None
+        if value != value or abs(value) == float("inf"):
+            raise self.r.fail(f"$ ({where}, {key})", f"expected a number, found {raw[:40]!r}")
+        return value
+
+    def preprocessor(self, i: int, unit: dict[str, str], image: tuple[str, str], where: str) -> tuple[str, str]:
+        module = unit.get("module", "none").strip().lower()
+        if module in ("none", ""):
+            return image
+        type_id = next((t for prefix, t in _MODULES if module.startswith(prefix)), None)
+        if type_id is None:
+            node = self.add(f"cn{i}_pre", f"a1111.{module}", {k: v for k, v in unit.items() if k != "model"},
+                            f"{where} preprocessor")
+            self.link(*image, node, "image")
+            return node, "image"
+        params: dict[str, Any] = {}
+        nt = self.graph.registry.get(type_id)
+        if type_id == "preprocess.canny":
+            params = {"low": round(self.unit_number(unit, "threshold a", 100, where)),
+                      "high": round(self.unit_number(unit, "threshold b", 200, where))}
+        res = unit.get("processor res")
+        if res is not None and nt is not None and nt.input("detect_resolution") is not None:
+            value = round(self.unit_number(unit, "processor res", 512, where))
+            if value > 0:
+                params["detect_resolution"] = value
+        if type_id == "preprocess.normal_from_depth":
+            depth = self.add(f"cn{i}_depth", "preprocess.depth", {}, f"{where} depth")
+            self.link(*image, depth, "image")
+            image = (depth, "image")
+            port = "depth"
+        else:
+            port = "image"
+        node = self.add(f"cn{i}_pre", type_id, params, f"{where} preprocessor")
+        self.link(*image, node, port)
+        canonical = {"canny", "invert", "mlsd", "none"}
+        if module not in canonical:
+            self.report.approximated(f"{where}: preprocessor {module!r} → our {nt.title if nt else type_id}")
+        return node, "image"
+
+    def notes_img2img(self) -> None:
+        if "Mask blur" in self.v or "Inpaint area" in self.v or "Masked content" in self.v:
+            self.report.unmapped("inpainting settings (mask blur, inpaint area, masked content) are not "
+                                 "supported yet: imported as plain image-to-image")
+
+    def notes_unused(self) -> None:
+        used = {"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model", "Model hash", "VAE",
+                "VAE hash", "Clip skip", "Denoising strength", "Batch size", "Hires upscale", "Hires resize",
+                "Hires upscaler", "Hires steps", "Hires sampler", "Hires schedule type", "Hires CFG Scale",
+                "Hires prompt", "Hires negative prompt", "Mask blur", "Inpaint area", "Masked content",
+                "Version", "Lora hashes", "TI hashes", "Hashes", "Batch pos", "Emphasis"}
+        for key in self.v:
+            if key in used or re.match(r"^ControlNet\b", key):
+                continue
+            self.report.unmapped(f"setting {key!r} ({self.v[key][:60]}) is not carried over")

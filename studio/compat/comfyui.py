@@ -1,0 +1,457 @@
+"""ComfyUI workflows (API prompt or UI file, as JSON) → our graph, and a report of what changed.
+
+Each ComfyUI node becomes one of ours with its values translated to our meanings; what has no
+counterpart becomes a placeholder node that keeps the class, values and wires. Nothing is run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from studio.core.graph import Graph, GraphError, Link, Node
+from studio.core.registry import Registry
+from studio.core.workflow import MAX_NODES
+
+from .comfyui_parse import CDoc, CNode, is_api, is_ui, parse_api, parse_ui, resolve
+from .comfyui_schema import SPECS
+from .jsonsafe import Reader, check_plain
+from .layout import auto_layout
+from .names import COMFY_SAMPLERS, COMFY_SCHEDULERS, sampler_pair
+from .report import ImportReport
+from .sigmas import step_fraction
+
+NAMESPACE = uuid.UUID("a3c5e1d2-7f40-4b8e-9a61-2f0d6c8b4e17")
+PLACEHOLDER_PREFIX = "comfyui."
+_SAME_RESULT = ("images will differ from ComfyUI's for the same seed: its samplers and noise are not ours; "
+                "settings, prompts and wiring carry over")
+
+
+def import_comfyui(data: Any, registry: Registry, *, source: str | None = None) -> tuple[Graph, ImportReport]:
+    """A ComfyUI workflow → (graph, report). Raises WorkflowError for anything that cannot be read."""
+    r = Reader(source)
+    check_plain(data, source)
+    data = r.obj(data, "$")
+    if isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
+        data = data["prompt"]  # the body of a request to ComfyUI's /prompt endpoint
+    if is_ui(data):
+        version = data.get("version")
+        kind = "UI workflow" + (f", schema {version}" if isinstance(version, int | float | str) else "")
+        doc = parse_ui(data, r)
+    elif is_api(data):
+        kind = "API prompt"
+        doc = parse_api(data, r)
+    else:
+        raise r.fail("$", "not a ComfyUI workflow: expected a UI file (nodes and links) or an API prompt "
+                          "(nodes with class_type and inputs)")
+    if len(doc.nodes) > MAX_NODES:
+        raise r.fail("$", f"more than {MAX_NODES} nodes")
+    report = ImportReport(f"ComfyUI ({kind})")
+    if isinstance(data.get("definitions"), dict) and data["definitions"].get("subgraphs"):
+        report.unmapped("subgraphs are not expanded: each subgraph node is kept as a placeholder")
+    nodes = resolve(doc, report, r)
+    graph = _Builder(doc, nodes, registry, report, r).build()
+    if any(n.type_id == "sample.sampler" for n in graph.nodes.values()):
+        report.info(_SAME_RESULT)
+    return graph, report
+
+
+class _Builder:
+    def __init__(self, doc: CDoc, nodes: dict[str, CNode], registry: Registry, report: ImportReport,
+                 r: Reader) -> None:
+        self.doc, self.nodes, self.registry, self.report, self.r = doc, nodes, registry, report, r
+        self.graph = Graph(registry)
+        self.outs: dict[tuple[str, int], tuple[str, str]] = {}  # (ComfyUI id, slot) → (our id, port)
+        self.ins: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ComfyUI id, input) → our ports
+        self.controls: list[tuple[str, CNode, float, float]] = []  # ControlNet percents to convert
+
+    def build(self) -> Graph:
+        for c in self.nodes.values():
+            TRANSLATORS.get(c.class_type, _placeholder)(self, c)
+        self._wire()
+        self._convert_control_percents()
+        for i, g in enumerate(self.doc.groups):
+            self.graph.add_group(g.title, g.rect, g.color, group_id=str(uuid.uuid5(NAMESPACE, f"group/{i}")))
+        try:
+            self.graph.topological_order()
+        except GraphError:
+            raise self.r.fail("$", "the links make a loop") from None
+        if self.doc.kind == "api":
+            auto_layout(self.graph)
+        return self.graph
+
+    # -- values ---------------------------------------------------------------------------------
+    def _raw(self, c: CNode, name: str) -> tuple[Any, str]:
+        spec = SPECS[c.class_type]
+        return c.values.get(name, spec.default(name)), c.value_paths.get(name, f"{c.path} ({name})")
+
+    def num(self, c: CNode, name: str) -> float:
+        value, path = self._raw(c, name)
+        return self.r.num(value, path)
+
+    def whole(self, c: CNode, name: str) -> int:
+        value, path = self._raw(c, name)
+        return self.r.whole(value, path)
+
+    def text(self, c: CNode, name: str) -> str:
+        value, path = self._raw(c, name)
+        return self.r.text(value, path)
+
+    def file_name(self, c: CNode, name: str) -> str:
+        # ComfyUI on Windows writes sub-folders with backslashes; annotated names end in " [input]".
+        text = self.text(c, name).replace("\\", "/")
+        for suffix in (" [input]", " [output]", " [temp]"):
+            text = text.removesuffix(suffix)
+        return text
+
+    # -- nodes ----------------------------------------------------------------------------------
+    def _id(self, c: CNode) -> str:
+        return str(uuid.uuid5(NAMESPACE, f"node/{c.id}"))
+
+    def add(self, c: CNode, type_id: str, params: dict[str, Any], inputs: dict[str, str | tuple[str, ...]],
+            outputs: list[str]) -> str:
+        """Our node for ``c``: ``inputs`` maps ComfyUI input names to our ports, ``outputs`` lists our
+        port for each ComfyUI output slot."""
+        nt = self.registry.get(type_id)
+        if nt is None:
+            self.report.unmapped(f"{c.label}: node type {type_id} is not installed; kept as a placeholder")
+            return _placeholder(self, c)
+        for name, value in list(params.items()):
+            decl = nt.input(name)
+            if decl is not None and isinstance(value, int | float) and not isinstance(value, bool):
+                lo, hi = decl.min, decl.max
+                clamped = min(max(value, lo if lo is not None else value), hi if hi is not None else value)
+                if clamped != value:
+                    self.report.approximated(f"{c.label}: {name} {value:g} is outside our range; using {clamped:g}")
+                    params[name] = clamped
+        node = self.graph.add_node(type_id, c.pos or (0.0, 0.0), params, node_id=self._id(c), title=c.title)
+        for comfy_name, ports in inputs.items():
+            ports = (ports,) if isinstance(ports, str) else ports
+            self.ins[(c.id, comfy_name)] = [(node.id, p) for p in ports]
+        for slot, port in enumerate(outputs):
+            self.outs[(c.id, slot)] = (node.id, port)
+        return node.id
+
+    # -- links ----------------------------------------------------------------------------------
+    def _wire(self) -> None:
+        for c in self.nodes.values():
+            for name, (src, slot) in c.links.items():
+                targets = self.ins.get((c.id, name))
+                if not targets:
+                    self.report.dropped(f"{c.label}: input {name!r} has no counterpart; its wire is dropped")
+                    continue
+                source = self.outs.get((src, slot))
+                if source is None:
+                    self.report.dropped(f"{c.label}: input {name!r} is fed by output {slot} of "
+                                        f"{self.nodes[src].label}, which has no counterpart; left unconnected")
+                    continue
+                for dst, port in targets:
+                    self.graph.insert_link(Link(source[0], source[1], dst, port))
+
+    def downstream_scheduler(self, node_id: str) -> str | None:
+        """The scheduler of the first sampler fed (directly or not) by ``node_id``."""
+        seen, todo = set(), [node_id]
+        while todo:
+            current = todo.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            node = self.graph.nodes[current]
+            if node.type_id == "sample.sampler":
+                return str(node.params.get("scheduler", "normal"))
+            todo.extend(lk.dst for lk in self.graph.outgoing(current))
+        return None
+
+    def _convert_control_percents(self) -> None:
+        for node_id, c, start, end in self.controls:
+            scheduler = self.downstream_scheduler(node_id) or "normal"
+            ours = (step_fraction(start, scheduler), step_fraction(end, scheduler))
+            self.graph.set_param(node_id, "start", ours[0])
+            self.graph.set_param(node_id, "end", ours[1])
+            if (start, end) != (0.0, 1.0):
+                self.report.approximated(
+                    f"{c.label}: start/end percent {start:g}–{end:g} are noise levels in ComfyUI, fractions of "
+                    f"the steps here: converted for the {scheduler} scheduler to {ours[0]:g}–{ours[1]:g} "
+                    "(approximate)")
+
+
+# --- translators: one per ComfyUI class -----------------------------------------------------------
+
+
+def _placeholder(b: _Builder, c: CNode) -> str:
+    spec = SPECS.get(c.class_type)
+    if spec is None:
+        b.report.unmapped(f"{c.label}: unknown node type; kept as a placeholder with its values and wires")
+    params = {k: v for k, v in c.values.items() if k != "upload"}
+    if c.raw_widgets is not None:
+        params["widgets_values"] = c.raw_widgets
+    outputs = _unique(c.output_names)
+    node = Node(b._id(c), PLACEHOLDER_PREFIX + c.class_type, "1.0.0", params, c.pos or (0.0, 0.0), c.title,
+                {"comfyui": {"id": c.id, "class_type": c.class_type}})
+    node.placeholder_inputs = tuple(dict.fromkeys([*c.input_names, *c.links]))
+    node.placeholder_outputs = tuple(outputs)
+    b.graph.insert_node(node)
+    for name in node.placeholder_inputs:
+        b.ins[(c.id, name)] = [(node.id, name)]
+    for slot, name in enumerate(outputs):
+        b.outs[(c.id, slot)] = (node.id, name)
+    return node.id
+
+
+def _unique(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, name in enumerate(names):
+        out.append(name if name not in out else f"{name} {i}")
+    return out
+
+
+def _checkpoint(b: _Builder, c: CNode) -> None:
+    b.add(c, "model.checkpoint", {"checkpoint": b.file_name(c, "ckpt_name")}, {}, ["model", "clip", "vae"])
+
+
+def _vae_loader(b: _Builder, c: CNode) -> None:
+    b.add(c, "model.vae", {"vae": b.file_name(c, "vae_name")}, {}, ["vae"])
+
+
+def _controlnet_loader(b: _Builder, c: CNode) -> None:
+    b.add(c, "model.controlnet", {"controlnet": b.file_name(c, "control_net_name")}, {}, ["control_net"])
+
+
+def _clip_text(b: _Builder, c: CNode) -> None:
+    b.add(c, "text.encode", {"text": b.text(c, "text")}, {"clip": "clip"}, ["conditioning"])
+
+
+def _empty_latent(b: _Builder, c: CNode) -> None:
+    params = {"width": b.whole(c, "width"), "height": b.whole(c, "height"), "batch": b.whole(c, "batch_size")}
+    b.add(c, "latent.empty", params, {}, ["latent"])
+
+
+def _strength(run: int, total: int) -> float:
+    """A denoise d (4 decimals) with int(total × d) == run: our sampler runs that many steps."""
+    d = round(run / total, 4)
+    while int(total * d) < run:
+        d = round(d + 0.0001, 4)
+    while int(total * d) > run:
+        d = round(d - 0.0001, 4)
+    return d
+
+
+def _sampler_common(b: _Builder, c: CNode, seed_name: str) -> dict[str, Any]:
+    sampler, scheduler = sampler_pair(b.text(c, "sampler_name"), b.text(c, "scheduler"), b.report, c.label,
+                                      samplers=COMFY_SAMPLERS, schedulers=COMFY_SCHEDULERS)
+    return {"seed": b.whole(c, seed_name), "cfg": b.num(c, "cfg"), "sampler": sampler, "scheduler": scheduler}
+
+
+_SAMPLER_PORTS = {"model": "model", "positive": "positive", "negative": "negative", "latent_image": "latent"}
+
+
+def _ksampler(b: _Builder, c: CNode) -> None:
+    params = _sampler_common(b, c, "seed")
+    steps, denoise = b.whole(c, "steps"), b.num(c, "denoise")
+    if steps < 1:
+        raise b.r.fail(c.value_paths.get("steps", c.path), f"steps must be at least 1, found {steps}")
+    if denoise >= 1.0:
+        params.update(steps=steps, denoise=1.0)
+    elif denoise <= 0.0:
+        params.update(steps=steps, denoise=0.0)
+        b.report.info(f"{c.label}: denoise 0 returns the latent unchanged, as in ComfyUI")
+    else:
+        # ComfyUI runs `steps` steps at the end of a steps/denoise schedule; ours runs steps × denoise of `steps`.
+        total = 1000 if steps / denoise > 1000 else max(steps, round(steps / denoise))
+        run = min(steps, total)
+        params.update(steps=total, denoise=_strength(run, total))
+        b.report.approximated(
+            f"{c.label}: denoise {denoise:g} with {steps} steps → steps {total}, denoise {params['denoise']:g} "
+            f"(ComfyUI runs the last {steps} steps of a {total}-step schedule; ours runs steps × denoise)")
+    b.add(c, "sample.sampler", params, _SAMPLER_PORTS, ["latent"])
+
+
+def _ksampler_advanced(b: _Builder, c: CNode) -> None:
+    params = _sampler_common(b, c, "noise_seed")
+    steps = b.whole(c, "steps")
+    if steps < 1:
+        raise b.r.fail(c.value_paths.get("steps", c.path), f"steps must be at least 1, found {steps}")
+    if steps > 1000:
+        b.report.approximated(f"{c.label}: {steps} steps → 1000, our most")
+        steps = 1000
+    start = min(max(b.whole(c, "start_at_step"), 0), steps)
+    end = min(max(b.whole(c, "end_at_step"), 0), steps)
+    add_noise = b.text(c, "add_noise") != "disable"
+    leftover = b.text(c, "return_with_leftover_noise") == "enable"
+    where = c.label
+    if end <= start:
+        params.update(steps=steps, denoise=0.0)
+        b.report.info(f"{where}: steps {start}–{end} run nothing; denoise 0 returns the latent unchanged")
+    else:
+        params.update(steps=steps, denoise=1.0 if start == 0 else _strength(steps - start, steps))
+        if start:
+            b.report.approximated(f"{where}: starting at step {start} of {steps} → denoise {params['denoise']:g} "
+                                  "(the last steps of the same schedule)")
+        if end < steps:
+            b.report.approximated(f"{where}: ComfyUI stops after step {end} of {steps}"
+                                  f"{' and returns the leftover noise' if leftover else ''}; ours runs to the "
+                                  "last step")
+    if not add_noise:
+        b.report.approximated(f"{where}: add_noise is disabled in ComfyUI (it continues from the latent's own "
+                              "noise); ours always adds noise for the starting step")
+    b.add(c, "sample.sampler", params, _SAMPLER_PORTS, ["latent"])
+
+
+def _vae_decode(b: _Builder, c: CNode) -> None:
+    b.add(c, "latent.vae_decode", {}, {"samples": "latent", "vae": "vae"}, ["image"])
+
+
+def _vae_encode(b: _Builder, c: CNode) -> None:
+    b.add(c, "latent.vae_encode", {}, {"pixels": "image", "vae": "vae"}, ["latent"])
+
+
+def _load_image(b: _Builder, c: CNode) -> None:
+    name = b.file_name(c, "image")
+    b.add(c, "image.load", {"image": name}, {}, ["image", "mask"])
+    b.report.info(f"{c.label}: {name!r} is looked up next to the workflow, then in the input folder")
+
+
+def _save_image(b: _Builder, c: CNode) -> None:
+    prefix = b.text(c, "filename_prefix").replace("\\", "/")
+    folder, _, name = prefix.rpartition("/")
+    clean = "".join("_" if ch in ':*?"<>|%' else ch for ch in name).strip() or "ComfyUI"
+    folder = "/".join(p for p in folder.split("/") if p not in ("", ".", "..") and "%" not in p)
+    if clean != name or "%" in prefix:
+        b.report.approximated(f"{c.label}: file name prefix {prefix!r} → {clean!r} (ComfyUI's %…% "
+                              "placeholders are not expanded)")
+    b.add(c, "image.save", {"folder": folder, "prefix": clean, "embed_workflow": True}, {"images": "images"}, [])
+
+
+def _preview_image(b: _Builder, c: CNode) -> None:
+    b.add(c, "image.preview", {}, {"images": "images"}, [])
+
+
+def _controlnet_apply(b: _Builder, c: CNode) -> None:
+    # ComfyUI's old node steers one conditioning: feed it to both of our inputs and pass on the
+    # first output, so the control rides on that conditioning only, as there.
+    inputs = {"conditioning": ("positive", "negative"), "control_net": "control_net", "image": "image"}
+    b.add(c, "control.apply", {"strength": b.num(c, "strength"), "start": 0.0, "end": 1.0}, inputs, ["positive"])
+    _hint_note(b)
+
+
+def _controlnet_apply_advanced(b: _Builder, c: CNode) -> None:
+    start, end = b.num(c, "start_percent"), b.num(c, "end_percent")
+    start, end = min(max(start, 0.0), 1.0), min(max(end, 0.0), 1.0)
+    inputs = {"positive": "positive", "negative": "negative", "control_net": "control_net", "image": "image"}
+    node_id = b.add(c, "control.apply", {"strength": b.num(c, "strength"), "start": start, "end": end}, inputs,
+                    ["positive", "negative"])
+    if b.graph.nodes[node_id].type_id == "control.apply":
+        b.controls.append((node_id, c, start, end))
+    if "vae" in c.links:
+        b.report.dropped(f"{c.label}: the optional VAE input is not needed here; its wire is dropped")
+        del c.links["vae"]
+    _hint_note(b)
+
+
+def _hint_note(b: _Builder) -> None:
+    b.report.approximated("ControlNet hints are stretched to the output size (ComfyUI centre-crops them to the "
+                          "output's aspect ratio first): crop hint images to the output's shape for the same result")
+
+
+def _canny(b: _Builder, c: CNode) -> None:
+    low, high = b.num(c, "low_threshold"), b.num(c, "high_threshold")
+    params = {"low": min(255, max(0, round(low * 255))), "high": min(255, max(0, round(high * 255))), "blur": 1.0}
+    b.add(c, "preprocess.canny", params, {"image": "image"}, ["image"])
+    b.report.approximated(f"{c.label}: thresholds {low:g}/{high:g} (fractions) → {params['low']}/{params['high']} "
+                          "on OpenCV's 0–255 scale with a σ 1 blur like ComfyUI's; edge maps are similar, not equal")
+
+
+_SCALE_METHODS = {"nearest-exact": "nearest", "bilinear": "bilinear", "area": "area", "bicubic": "bicubic",
+                  "lanczos": "lanczos", "bislerp": "bicubic"}
+
+
+def _method(b: _Builder, c: CNode, allowed: dict[str, str]) -> str:
+    method = b.text(c, "upscale_method")
+    ours = allowed.get(method)
+    if ours is None:
+        ours = "bicubic" if "bicubic" in allowed.values() else next(iter(allowed.values()))
+    if ours != allowed.get(method, "") or method == "bislerp":
+        b.report.approximated(f"{c.label}: scaling method {method!r} → {ours!r}")
+    return ours
+
+
+def _image_scale(b: _Builder, c: CNode) -> None:
+    params = {"mode": "size", "width": b.whole(c, "width"), "height": b.whole(c, "height"),
+              "method": _method(b, c, _SCALE_METHODS), "multiple_of_8": False}
+    if b.text(c, "crop") != "disabled":
+        b.report.approximated(f"{c.label}: centre crop is not available; the image is stretched to the size")
+    b.add(c, "image.scale", params, {"image": "image"}, ["image"])
+
+
+def _image_scale_by(b: _Builder, c: CNode) -> None:
+    params = {"mode": "factor", "factor": b.num(c, "scale_by"), "method": _method(b, c, _SCALE_METHODS)}
+    b.add(c, "image.scale", params, {"image": "image"}, ["image"])
+
+
+_LATENT_METHODS = {"nearest-exact": "nearest-exact", "bilinear": "bilinear", "area": "area", "bicubic": "bicubic",
+                   "bislerp": "bicubic"}
+
+
+def _latent_upscale(b: _Builder, c: CNode) -> None:
+    params = {"mode": "size", "width": b.whole(c, "width"), "height": b.whole(c, "height"),
+              "method": _method(b, c, _LATENT_METHODS), "crop": b.text(c, "crop") == "center"}
+    b.add(c, "latent.upscale", params, {"samples": "latent"}, ["latent"])
+
+
+def _latent_upscale_by(b: _Builder, c: CNode) -> None:
+    params = {"mode": "factor", "factor": b.num(c, "scale_by"), "method": _method(b, c, _LATENT_METHODS)}
+    b.add(c, "latent.upscale", params, {"samples": "latent"}, ["latent"])
+
+
+def _clip_set_last_layer(b: _Builder, c: CNode) -> None:
+    layer = b.whole(c, "stop_at_clip_layer")
+    skip = max(0, -layer - 1)
+    b.add(c, "model.clip_skip", {"skip": skip}, {"clip": "clip"}, ["clip"])
+    if skip:
+        b.report.approximated(f"{c.label}: last layer {layer} → CLIP skip {skip}, as for SD 1.x; SD 2.x and SDXL "
+                              "already use the penultimate layer, where ComfyUI's -2 means skip 0")
+
+
+def _image_invert(b: _Builder, c: CNode) -> None:
+    b.add(c, "preprocess.invert", {}, {"image": "image"}, ["image"])
+
+
+def _unsupported(why: str) -> Callable[[_Builder, CNode], None]:
+    def translate(b: _Builder, c: CNode) -> None:
+        b.report.unmapped(f"{c.label}: {why}; kept as a placeholder with its settings; the workflow will not "
+                          "run until it is replaced")
+        _placeholder(b, c)
+
+    return translate
+
+
+TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
+    "CheckpointLoaderSimple": _checkpoint,
+    "VAELoader": _vae_loader,
+    "ControlNetLoader": _controlnet_loader,
+    "CLIPTextEncode": _clip_text,
+    "EmptyLatentImage": _empty_latent,
+    "KSampler": _ksampler,
+    "KSamplerAdvanced": _ksampler_advanced,
+    "VAEDecode": _vae_decode,
+    "VAEEncode": _vae_encode,
+    "LoadImage": _load_image,
+    "SaveImage": _save_image,
+    "PreviewImage": _preview_image,
+    "ControlNetApply": _controlnet_apply,
+    "ControlNetApplyAdvanced": _controlnet_apply_advanced,
+    "Canny": _canny,
+    "ImageScale": _image_scale,
+    "ImageScaleBy": _image_scale_by,
+    "ImageInvert": _image_invert,
+    "LatentUpscale": _latent_upscale,
+    "LatentUpscaleBy": _latent_upscale_by,
+    "CLIPSetLastLayer": _clip_set_last_layer,
+    "LoraLoader": _unsupported("LoRA is not supported yet (remove it and wire MODEL and CLIP past it to run "
+                               "without the LoRA)"),
+    "LoraLoaderModelOnly": _unsupported("LoRA is not supported yet (remove it and wire MODEL past it to run "
+                                        "without the LoRA)"),
+    "SetLatentNoiseMask": _unsupported("inpainting with a noise mask is not supported yet"),
+    "VAEEncodeForInpaint": _unsupported("inpainting is not supported yet"),
+}

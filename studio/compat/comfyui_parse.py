@@ -1,0 +1,313 @@
+"""ComfyUI's two file formats → one neutral list of nodes with named values and resolved wires.
+
+API prompts (``{id: {"class_type", "inputs"}}``) already name every value; UI files store widget
+values by position and carry editor-only matter: Reroute and Primitive nodes, muted nodes (mode 2,
+never run) and bypassed nodes (mode 4, inputs pass through to same-typed outputs). All of that is
+resolved here, so the translator sees only nodes that would run, wired as ComfyUI would run them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .comfyui_schema import CONTROL_AFTER_GENERATE, FRONTEND_ONLY, SPECS
+from .jsonsafe import Reader
+from .report import ImportReport
+
+MUTED, BYPASSED = 2, 4
+
+
+@dataclass
+class CNode:
+    id: str
+    class_type: str
+    path: str  # JSON path of the node, for error messages
+    values: dict[str, Any] = field(default_factory=dict)  # parameter values by name
+    value_paths: dict[str, str] = field(default_factory=dict)
+    raw_widgets: Any = None  # UI widget values that could not be named (unknown class)
+    links: dict[str, tuple[str, int]] = field(default_factory=dict)  # wire input → (source id, slot)
+    wired_params: dict[str, tuple[str, int]] = field(default_factory=dict)  # parameters fed by a wire
+    input_names: list[str] = field(default_factory=list)
+    input_types: dict[str, str] = field(default_factory=dict)
+    output_names: list[str] = field(default_factory=list)
+    output_types: list[str] = field(default_factory=list)
+    pos: tuple[float, float] | None = None
+    title: str | None = None
+    mode: int = 0
+
+    def set_title(self, title: Any) -> None:
+        """Keep a title only where the user gave one (not ComfyUI's default display name)."""
+        spec = SPECS.get(self.class_type)
+        if isinstance(title, str) and title.strip() and title not in (self.class_type, spec.title if spec else None):
+            self.title = title
+
+    @property
+    def label(self) -> str:
+        return f"{self.class_type} #{self.id}" + (f" ({self.title!r})" if self.title else "")
+
+
+@dataclass
+class CGroup:
+    title: str
+    rect: tuple[float, float, float, float]
+    color: str | None = None
+
+
+@dataclass
+class CDoc:
+    kind: str  # "api" or "ui"
+    nodes: dict[str, CNode]
+    groups: list[CGroup] = field(default_factory=list)
+
+
+def is_api(data: dict[str, Any]) -> bool:
+    return bool(data) and all(isinstance(v, dict) and "class_type" in v for v in data.values())
+
+
+def is_ui(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("nodes"), list) and ("links" in data or "version" in data)
+
+
+# --- API prompts ----------------------------------------------------------------------------------
+
+
+def _is_link(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str | int)
+            and not isinstance(value[0], bool) and isinstance(value[1], int) and not isinstance(value[1], bool))
+
+
+def parse_api(data: dict[str, Any], r: Reader) -> CDoc:
+    nodes: dict[str, CNode] = {}
+    for cid, raw in data.items():
+        path = f"$[{json.dumps(cid)}]"
+        raw = r.obj(raw, path)
+        node = CNode(cid, r.name(raw.get("class_type"), f"{path}.class_type"), path)
+        meta = raw.get("_meta")
+        if isinstance(meta, dict):
+            node.set_title(meta.get("title"))
+        inputs = r.obj(raw.get("inputs", {}), f"{path}.inputs")
+        spec = SPECS.get(node.class_type)
+        wire_names = {name for name, _ in spec.inputs} if spec else set()
+        for name, value in inputs.items():
+            ipath = f"{path}.inputs.{name}"
+            if _is_link(value):
+                src = str(value[0])
+                if src not in data:
+                    raise r.fail(ipath, f"links to node {src!r}, which is not in the prompt")
+                if value[1] < 0:
+                    raise r.fail(f"{ipath}[1]", "output slot must not be negative")
+                if spec is None or name in wire_names:
+                    node.links[name] = (src, value[1])
+                else:
+                    node.wired_params[name] = (src, value[1])
+            else:
+                node.values[name] = value
+                node.value_paths[name] = ipath
+        node.input_names = [n for n, _ in spec.inputs] if spec else list(node.links)
+        nodes[cid] = node
+    # API prompts name no outputs: take ComfyUI's names for known classes, slot numbers otherwise.
+    for node in nodes.values():
+        spec = SPECS.get(node.class_type)
+        if spec:
+            node.output_names = [n for n, _ in spec.outputs]
+            node.output_types = [t for _, t in spec.outputs]
+    for node in nodes.values():
+        for src, slot in node.links.values():
+            target = nodes[src]
+            if target.class_type not in SPECS:
+                while len(target.output_names) <= slot:
+                    target.output_names.append(f"output {len(target.output_names)}")
+    return CDoc("api", nodes)
+
+
+# --- UI workflows ---------------------------------------------------------------------------------
+
+
+def _links_table(data: dict[str, Any], r: Reader) -> dict[int, tuple[str, int, str, int, str]]:
+    """link id → (origin id, origin slot, target id, target slot, type), for both schema versions."""
+    table: dict[int, tuple[str, int, str, int, str]] = {}
+    for i, raw in enumerate(r.arr(data.get("links", []), "$.links")):
+        path = f"$.links[{i}]"
+        if raw is None:
+            continue
+        if isinstance(raw, dict):  # schema version 1
+            fields = [raw.get(k) for k in ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")]
+        else:
+            fields = list(r.arr(raw, path)) + [None] * 6
+            if len(raw) < 5:
+                raise r.fail(path, "expected [id, from node, from slot, to node, to slot, type]")
+        link_id = r.whole(fields[0], f"{path}[0]")
+        table[link_id] = (r.ident(fields[1], f"{path} origin"), r.whole(fields[2], f"{path} origin slot"),
+                          r.ident(fields[3], f"{path} target"), r.whole(fields[4], f"{path} target slot"),
+                          fields[5] if isinstance(fields[5], str) else "*")
+    return table
+
+
+def _name_widgets(node: CNode, values: Any, path: str, r: Reader) -> None:
+    spec = SPECS.get(node.class_type)
+    if isinstance(values, dict):  # some node packs store widgets by name
+        for name, value in values.items():
+            node.values[name] = value
+            node.value_paths[name] = f"{path}.{name}"
+        return
+    values = r.arr(values, path)
+    if spec is None:
+        node.raw_widgets = list(values)
+        return
+    i = 0
+    for name, _default in spec.widgets:
+        if i >= len(values):
+            break
+        node.values[name] = values[i]
+        node.value_paths[name] = f"{path}[{i}] ({name})"
+        i += 1
+        if (name in spec.seeds and i < len(values) and isinstance(values[i], str)
+                and values[i] in CONTROL_AFTER_GENERATE):
+            i += 1  # the front end's "control after generate" choice is no value of the node
+
+
+def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
+    table = _links_table(data, r)
+    raw_nodes = r.arr(data.get("nodes"), "$.nodes")
+    nodes: dict[str, CNode] = {}
+    for i, raw in enumerate(raw_nodes):
+        path = f"$.nodes[{i}]"
+        raw = r.obj(raw, path)
+        node = CNode(r.ident(raw.get("id"), f"{path}.id"), r.name(raw.get("type"), f"{path}.type"), path)
+        if node.id in nodes:
+            raise r.fail(f"{path}.id", f"duplicate node id {node.id}")
+        mode = raw.get("mode", 0)
+        node.mode = r.whole(mode if mode is not None else 0, f"{path}.mode")
+        pos = r.point(raw.get("pos"), f"{path}.pos", 2)
+        node.pos = (pos[0], pos[1]) if pos else None
+        node.set_title(raw.get("title"))
+        for j, out in enumerate(r.arr(raw.get("outputs") or [], f"{path}.outputs")):
+            out = r.obj(out, f"{path}.outputs[{j}]")
+            name = out.get("name")
+            node.output_names.append(name if isinstance(name, str) and name else f"output {j}")
+            node.output_types.append(out.get("type") if isinstance(out.get("type"), str) else "*")
+        _name_widgets(node, raw.get("widgets_values", []) or [], f"{path}.widgets_values", r)
+        raw_inputs = raw.get("inputs")
+        if raw_inputs is None:
+            _inputs_from_table(node, table)
+        else:
+            _inputs_from_node(node, r.arr(raw_inputs, f"{path}.inputs"), table, f"{path}.inputs", r)
+        nodes[node.id] = node
+
+    for node in nodes.values():
+        for name, (src, slot) in [*node.links.items(), *node.wired_params.items()]:
+            if src not in nodes:
+                raise r.fail(f"{node.path}.inputs ({name})", f"linked to node {src}, which is not in the workflow")
+            source = nodes[src]
+            if source.output_names and slot >= len(source.output_names):
+                raise r.fail(f"{node.path}.inputs ({name})", f"linked to output {slot} of {source.label}, "
+                                                             "which has no such output")
+            while len(source.output_names) <= slot:
+                source.output_names.append(f"output {len(source.output_names)}")
+                source.output_types.append("*")
+
+    groups = []
+    for i, raw in enumerate(r.arr(data.get("groups", []) or [], "$.groups")):
+        raw = r.obj(raw, f"$.groups[{i}]")
+        rect = r.point(raw.get("bounding"), f"$.groups[{i}].bounding", 4)
+        if rect is None:
+            continue
+        title = raw.get("title") if isinstance(raw.get("title"), str) else ""
+        color = raw.get("color") if isinstance(raw.get("color"), str) and raw.get("color") else None
+        groups.append(CGroup(title, (rect[0], rect[1], rect[2], rect[3]), color))
+    return CDoc("ui", nodes, groups)
+
+
+def _inputs_from_node(node: CNode, inputs: list[Any], table: dict[int, tuple[str, int, str, int, str]],
+                      path: str, r: Reader) -> None:
+    for j, inp in enumerate(inputs):
+        ipath = f"{path}[{j}]"
+        inp = r.obj(inp, ipath)
+        name = inp.get("name")
+        name = name if isinstance(name, str) else f"input {j}"
+        is_widget = isinstance(inp.get("widget"), dict)
+        if not is_widget:
+            node.input_names.append(name)
+            node.input_types[name] = inp.get("type") if isinstance(inp.get("type"), str) else "*"
+        link_id = inp.get("link")
+        if link_id is None:
+            continue
+        link_id = r.whole(link_id, f"{ipath}.link")
+        if link_id not in table:
+            raise r.fail(f"{ipath}.link", f"refers to link {link_id}, which is not in $.links")
+        src, slot = table[link_id][0], table[link_id][1]
+        (node.wired_params if is_widget else node.links)[name] = (src, slot)
+
+
+def _inputs_from_table(node: CNode, table: dict[int, tuple[str, int, str, int, str]]) -> None:
+    spec = SPECS.get(node.class_type)
+    names = [n for n, _ in spec.inputs] if spec else []
+    for src, slot, dst, dst_slot, typ in table.values():
+        if dst == node.id:
+            name = names[dst_slot] if dst_slot < len(names) else f"input {dst_slot}"
+            node.links[name] = (src, slot)
+            node.input_types[name] = typ
+    node.input_names = names or list(node.links)
+
+
+# --- editor-only matter ---------------------------------------------------------------------------
+
+
+def resolve(doc: CDoc, report: ImportReport, r: Reader) -> dict[str, CNode]:
+    """The nodes that would run, each wire traced through Reroutes and bypassed nodes."""
+    for node in doc.nodes.values():
+        if node.class_type in FRONTEND_ONLY:
+            if node.class_type in ("Note", "MarkdownNote"):
+                report.dropped(f"{node.label}: an editor note")
+        elif node.mode == MUTED:
+            report.dropped(f"{node.label}: muted in ComfyUI (never runs)")
+        elif node.mode == BYPASSED:
+            report.dropped(f"{node.label}: bypassed in ComfyUI; its inputs are wired through to its outputs")
+    kept = {cid: n for cid, n in doc.nodes.items()
+            if n.class_type not in FRONTEND_ONLY and n.mode not in (MUTED, BYPASSED)}
+    for node in kept.values():
+        for name, (src, slot) in list(node.links.items()):
+            traced = _trace(doc.nodes, src, slot, r, node, name)
+            if traced is None:
+                del node.links[name]
+                report.dropped(f"{node.label}: input {name!r} was fed by a muted or bypassed node with "
+                               "nothing to pass on; it is left unconnected")
+            else:
+                node.links[name] = traced
+        for name, (src, _slot) in node.wired_params.items():
+            if doc.nodes[src].class_type != "PrimitiveNode":
+                report.dropped(f"{node.label}: parameter {name!r} was wired from "
+                               f"{doc.nodes[src].label}; the wire is dropped and the saved value kept")
+    return kept
+
+
+def _trace(nodes: dict[str, CNode], src: str, slot: int, r: Reader, dst: CNode,
+           name: str) -> tuple[str, int] | None:
+    for _ in range(len(nodes) + 1):
+        node = nodes[src]
+        if node.class_type == "Reroute":
+            nxt = next(iter(node.links.values()), None)
+        elif node.mode == BYPASSED:
+            nxt = _bypass_source(node, slot)
+        elif node.mode == MUTED or node.class_type in FRONTEND_ONLY:
+            return None
+        else:
+            return src, slot
+        if nxt is None:
+            return None
+        src, slot = nxt
+    raise r.fail(f"{dst.path}.inputs ({name})", "the wire runs in a loop through Reroute or bypassed nodes")
+
+
+def _bypass_source(node: CNode, slot: int) -> tuple[str, int] | None:
+    """ComfyUI's bypass: an output takes the input at the same position if its type matches, else the
+    first input of that type."""
+    out_type = node.output_types[slot] if slot < len(node.output_types) else "*"
+    names = node.input_names
+    candidates = ([names[slot]] if slot < len(names) else []) + list(names)
+    for name in candidates:
+        if node.input_types.get(name, "*") == out_type and name in node.links:
+            return node.links[name]
+    return None

@@ -1,0 +1,105 @@
+"""The ComfyUI node classes the importer understands: ports and widget order, as ComfyUI defines them.
+
+UI files store widget values by position, so the order here must be ComfyUI's. Seed widgets are
+followed in UI files by a front-end-only "control after generate" value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ComfySpec:
+    title: str  # ComfyUI's display name (the default title)
+    inputs: tuple[tuple[str, str], ...] = ()  # wire inputs (name, type), in slot order
+    widgets: tuple[tuple[str, Any], ...] = ()  # (name, ComfyUI default), in widgets_values order
+    outputs: tuple[tuple[str, str], ...] = ()  # (name, type), in slot order
+    seeds: tuple[str, ...] = ()  # widgets followed by "control after generate"
+
+    def default(self, name: str) -> Any:
+        return dict(self.widgets).get(name)
+
+
+CONTROL_AFTER_GENERATE = frozenset({"fixed", "increment", "decrement", "randomize"})
+# Nodes that exist only in the ComfyUI editor: they never reach the API prompt.
+FRONTEND_ONLY = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})
+
+_SAMPLER_INPUTS = (("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                   ("latent_image", "LATENT"))
+
+SPECS: dict[str, ComfySpec] = {
+    "CheckpointLoaderSimple": ComfySpec(
+        "Load Checkpoint", widgets=(("ckpt_name", ""),),
+        outputs=(("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE"))),
+    "CLIPTextEncode": ComfySpec(
+        "CLIP Text Encode (Prompt)", inputs=(("clip", "CLIP"),), widgets=(("text", ""),),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "EmptyLatentImage": ComfySpec(
+        "Empty Latent Image", widgets=(("width", 512), ("height", 512), ("batch_size", 1)),
+        outputs=(("LATENT", "LATENT"),)),
+    "KSampler": ComfySpec(
+        "KSampler", inputs=_SAMPLER_INPUTS,
+        widgets=(("seed", 0), ("steps", 20), ("cfg", 8.0), ("sampler_name", "euler"), ("scheduler", "normal"),
+                 ("denoise", 1.0)),
+        outputs=(("LATENT", "LATENT"),), seeds=("seed",)),
+    "KSamplerAdvanced": ComfySpec(
+        "KSampler (Advanced)", inputs=_SAMPLER_INPUTS,
+        widgets=(("add_noise", "enable"), ("noise_seed", 0), ("steps", 20), ("cfg", 8.0),
+                 ("sampler_name", "euler"), ("scheduler", "normal"), ("start_at_step", 0),
+                 ("end_at_step", 10000), ("return_with_leftover_noise", "disable")),
+        outputs=(("LATENT", "LATENT"),), seeds=("noise_seed",)),
+    "VAEDecode": ComfySpec("VAE Decode", inputs=(("samples", "LATENT"), ("vae", "VAE")),
+                           outputs=(("IMAGE", "IMAGE"),)),
+    "VAEEncode": ComfySpec("VAE Encode", inputs=(("pixels", "IMAGE"), ("vae", "VAE")),
+                           outputs=(("LATENT", "LATENT"),)),
+    "VAELoader": ComfySpec("Load VAE", widgets=(("vae_name", ""),), outputs=(("VAE", "VAE"),)),
+    "LoadImage": ComfySpec("Load Image", widgets=(("image", ""), ("upload", "image")),
+                           outputs=(("IMAGE", "IMAGE"), ("MASK", "MASK"))),
+    "SaveImage": ComfySpec("Save Image", inputs=(("images", "IMAGE"),), widgets=(("filename_prefix", "ComfyUI"),)),
+    "PreviewImage": ComfySpec("Preview Image", inputs=(("images", "IMAGE"),)),
+    "ControlNetLoader": ComfySpec("Load ControlNet Model", widgets=(("control_net_name", ""),),
+                                  outputs=(("CONTROL_NET", "CONTROL_NET"),)),
+    "ControlNetApply": ComfySpec(
+        "Apply ControlNet (OLD)",
+        inputs=(("conditioning", "CONDITIONING"), ("control_net", "CONTROL_NET"), ("image", "IMAGE")),
+        widgets=(("strength", 1.0),), outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ControlNetApplyAdvanced": ComfySpec(
+        "Apply ControlNet",
+        inputs=(("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("control_net", "CONTROL_NET"),
+                ("image", "IMAGE"), ("vae", "VAE")),
+        widgets=(("strength", 1.0), ("start_percent", 0.0), ("end_percent", 1.0)),
+        outputs=(("positive", "CONDITIONING"), ("negative", "CONDITIONING"))),
+    "Canny": ComfySpec("Canny", inputs=(("image", "IMAGE"),),
+                       widgets=(("low_threshold", 0.4), ("high_threshold", 0.8)), outputs=(("IMAGE", "IMAGE"),)),
+    "ImageScale": ComfySpec(
+        "Upscale Image", inputs=(("image", "IMAGE"),),
+        widgets=(("upscale_method", "nearest-exact"), ("width", 512), ("height", 512), ("crop", "disabled")),
+        outputs=(("IMAGE", "IMAGE"),)),
+    "ImageScaleBy": ComfySpec(
+        "Upscale Image By", inputs=(("image", "IMAGE"),),
+        widgets=(("upscale_method", "nearest-exact"), ("scale_by", 1.0)), outputs=(("IMAGE", "IMAGE"),)),
+    "ImageInvert": ComfySpec("Invert Image", inputs=(("image", "IMAGE"),), outputs=(("IMAGE", "IMAGE"),)),
+    "LatentUpscale": ComfySpec(
+        "Upscale Latent", inputs=(("samples", "LATENT"),),
+        widgets=(("upscale_method", "nearest-exact"), ("width", 512), ("height", 512), ("crop", "disabled")),
+        outputs=(("LATENT", "LATENT"),)),
+    "LatentUpscaleBy": ComfySpec(
+        "Upscale Latent By", inputs=(("samples", "LATENT"),),
+        widgets=(("upscale_method", "nearest-exact"), ("scale_by", 1.5)), outputs=(("LATENT", "LATENT"),)),
+    "LoraLoader": ComfySpec(
+        "Load LoRA", inputs=(("model", "MODEL"), ("clip", "CLIP")),
+        widgets=(("lora_name", ""), ("strength_model", 1.0), ("strength_clip", 1.0)),
+        outputs=(("MODEL", "MODEL"), ("CLIP", "CLIP"))),
+    "LoraLoaderModelOnly": ComfySpec(
+        "LoraLoaderModelOnly", inputs=(("model", "MODEL"),),
+        widgets=(("lora_name", ""), ("strength_model", 1.0)), outputs=(("MODEL", "MODEL"),)),
+    "CLIPSetLastLayer": ComfySpec("CLIP Set Last Layer", inputs=(("clip", "CLIP"),),
+                                  widgets=(("stop_at_clip_layer", -1),), outputs=(("CLIP", "CLIP"),)),
+    "SetLatentNoiseMask": ComfySpec("Set Latent Noise Mask", inputs=(("samples", "LATENT"), ("mask", "MASK")),
+                                    outputs=(("LATENT", "LATENT"),)),
+    "VAEEncodeForInpaint": ComfySpec(
+        "VAE Encode (for Inpainting)", inputs=(("pixels", "IMAGE"), ("vae", "VAE"), ("mask", "MASK")),
+        widgets=(("grow_mask_by", 6),), outputs=(("LATENT", "LATENT"),)),
+}

@@ -1,0 +1,22 @@
+"""Shared by the importer tests: the corpus, and a graph seen through ComfyUI's node ids."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from studio.compat.comfyui import NAMESPACE
+from studio.core.graph import Graph
+
+CORPUS = Path(__file__).parent / "corpus"
+FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint")
+
+
+def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:
+    """Nodes keyed by their ComfyUI id, and links as (src id, port, dst id, port) in ComfyUI ids."""
+    back = {str(uuid.uuid5(NAMESPACE, f"node/{cid}")): cid for cid in comfy_ids}
+    assert set(graph.nodes) <= set(back), "a node that no ComfyUI node explains"
+    nodes = {back[nid]: n for nid, n in graph.nodes.items()}
+    links = {(back[lk.src], lk.src_port, back[lk.dst], lk.dst_port) for lk in graph.links.values()}
+    return nodes, links

@@ -1,0 +1,312 @@
+"""The ComfyUI corpus, node by node, in both formats: types, translated values and wires."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from studio.compat import import_comfyui, load_any
+from studio.compat.comfyui import TRANSLATORS
+from studio.core.registry import default_registry
+from studio.core.workflow import dumps, loads
+
+from .helpers import CORPUS, FLOWS, comfy_view
+
+CK = "v1-5-pruned-emaonly.safetensors"
+POS = "a red brick cottage in a green valley, (mountains:1.2), sunny day"
+NEG = "blurry, low quality"
+CANNY = "control_v11p_sd15_canny.safetensors"
+
+
+def _prompts(ck: str, pos: str = "2", neg: str = "3") -> set[tuple[str, str, str, str]]:
+    return {(ck, "clip", pos, "clip"), (ck, "clip", neg, "clip")}
+
+
+EXPECTED: dict[str, dict] = {
+    "txt2img": {
+        "nodes": {
+            "4": ("model.checkpoint", {"checkpoint": CK}),
+            "6": ("text.encode", {"text": POS}),
+            "7": ("text.encode", {"text": NEG}),
+            "5": ("latent.empty", {"width": 512, "height": 768, "batch": 1}),
+            "3": ("sample.sampler", {"seed": 156680208700286, "steps": 20, "cfg": 8.0, "sampler": "dpmpp_2m",
+                                     "scheduler": "karras", "denoise": 1.0}),
+            "8": ("latent.vae_decode", {}),
+            "9": ("image.save", {"folder": "", "prefix": "ComfyUI"}),
+        },
+        "links": _prompts("4", "6", "7") | {
+            ("4", "model", "3", "model"), ("6", "conditioning", "3", "positive"),
+            ("7", "conditioning", "3", "negative"), ("5", "latent", "3", "latent"), ("3", "latent", "8", "latent"),
+            ("4", "vae", "8", "vae"), ("8", "image", "9", "images")},
+    },
+    "controlnet_canny": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("text.encode", {"text": POS}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "sample.png"}),
+            "5": ("image.scale", {"mode": "size", "width": 512, "height": 512, "method": "bilinear"}),
+            "6": ("preprocess.canny", {"low": 102, "high": 204, "blur": 1.0}),
+            "7": ("image.preview", {}),
+            "8": ("model.controlnet", {"controlnet": CANNY}),
+            "9": ("control.apply", {"strength": 0.9, "start": 0.0, "end": 0.8}),
+            "10": ("latent.empty", {"width": 512, "height": 512, "batch": 1}),
+            "11": ("sample.sampler", {"seed": 42, "steps": 25, "cfg": 7.5, "sampler": "euler_ancestral",
+                                      "scheduler": "normal", "denoise": 1.0}),
+            "12": ("latent.vae_decode", {}),
+            "13": ("image.save", {"folder": "canny", "prefix": "ComfyUI"}),
+        },
+        "links": _prompts("1") | {
+            ("4", "image", "5", "image"), ("5", "image", "6", "image"), ("6", "image", "7", "images"),
+            ("2", "conditioning", "9", "positive"), ("3", "conditioning", "9", "negative"),
+            ("8", "control_net", "9", "control_net"), ("6", "image", "9", "image"), ("1", "model", "11", "model"),
+            ("9", "positive", "11", "positive"), ("9", "negative", "11", "negative"),
+            ("10", "latent", "11", "latent"), ("11", "latent", "12", "latent"), ("1", "vae", "12", "vae"),
+            ("12", "image", "13", "images")},
+    },
+    "two_controlnets": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("text.encode", {"text": POS}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "sample.png"}),
+            "5": ("preprocess.canny", {"low": 51, "high": 153}),
+            "6": ("preprocess.invert", {}),
+            "7": ("model.controlnet", {"controlnet": CANNY}),
+            "8": ("model.controlnet", {"controlnet": "control_v11p_sd15_scribble.safetensors"}),
+            "9": ("control.apply", {"strength": 0.8, "start": 0.0, "end": 1.0}),
+            # percents 0.2 / 0.9 are noise levels; under Karras spacing the loop reaches them later / earlier
+            "10": ("control.apply", {"strength": 0.5, "start": 0.238, "end": 0.705}),
+            "11": ("latent.empty", {"width": 512, "height": 512, "batch": 2}),
+            "12": ("sample.sampler", {"seed": 7, "steps": 30, "cfg": 6.0, "sampler": "dpmpp_2m_sde",
+                                      "scheduler": "karras", "denoise": 1.0}),
+            "13": ("latent.vae_decode", {}),
+            "14": ("image.save", {"prefix": "two"}),
+        },
+        "links": _prompts("1") | {
+            ("4", "image", "5", "image"), ("5", "image", "6", "image"),
+            # the old apply node steers the one conditioning it is given: fed to both inputs
+            ("2", "conditioning", "9", "positive"), ("2", "conditioning", "9", "negative"),
+            ("7", "control_net", "9", "control_net"), ("5", "image", "9", "image"),
+            ("9", "positive", "10", "positive"), ("3", "conditioning", "10", "negative"),
+            ("8", "control_net", "10", "control_net"), ("6", "image", "10", "image"),
+            ("1", "model", "12", "model"), ("10", "positive", "12", "positive"),
+            ("10", "negative", "12", "negative"), ("11", "latent", "12", "latent"),
+            ("12", "latent", "13", "latent"), ("1", "vae", "13", "vae"), ("13", "image", "14", "images")},
+    },
+    "img2img": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("model.vae", {"vae": "vae-ft-mse-840000-ema-pruned.safetensors"}),
+            "3": ("text.encode", {"text": POS}),
+            "4": ("text.encode", {"text": NEG}),
+            "5": ("image.load", {"image": "sample.png"}),
+            "6": ("image.scale", {"mode": "factor", "factor": 0.5, "method": "area"}),
+            "7": ("latent.vae_encode", {}),
+            # ComfyUI: 20 steps at the end of a 20/0.6 = 33-step schedule; ours: 33 × 0.6061 = 20 steps
+            "8": ("sample.sampler", {"seed": 3, "steps": 33, "denoise": 0.6061, "sampler": "euler",
+                                     "scheduler": "normal", "cfg": 7.0}),
+            "9": ("latent.upscale", {"mode": "size", "width": 768, "height": 768, "method": "nearest-exact",
+                                     "crop": False}),
+            "10": ("sample.sampler", {"seed": 4, "steps": 20, "denoise": 0.5, "sampler": "uni_pc"}),
+            "11": ("latent.vae_decode", {}),
+            "12": ("image.save", {"prefix": "img2img"}),
+        },
+        "links": _prompts("1", "3", "4") | {
+            ("5", "image", "6", "image"), ("6", "image", "7", "image"), ("2", "vae", "7", "vae"),
+            ("1", "model", "8", "model"), ("3", "conditioning", "8", "positive"),
+            ("4", "conditioning", "8", "negative"), ("7", "latent", "8", "latent"), ("8", "latent", "9", "latent"),
+            ("1", "model", "10", "model"), ("3", "conditioning", "10", "positive"),
+            ("4", "conditioning", "10", "negative"), ("9", "latent", "10", "latent"),
+            ("10", "latent", "11", "latent"), ("2", "vae", "11", "vae"), ("11", "image", "12", "images")},
+    },
+    "lora": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "SD1.5/dreamshaper_8.safetensors"}),
+            "2": ("comfyui.LoraLoader", {"lora_name": "add_detail.safetensors", "strength_model": 0.7,
+                                         "strength_clip": 0.6}),
+            "3": ("model.clip_skip", {"skip": 1}),
+            "4": ("text.encode", {"text": "portrait of an old sailor, <detailed>"}),
+            "5": ("text.encode", {"text": NEG}),
+            "6": ("latent.empty", {"width": 512, "height": 512}),
+            "7": ("latent.upscale", {"mode": "factor", "factor": 1.5, "method": "bicubic"}),
+            "8": ("sample.sampler", {"seed": 1234, "steps": 28, "cfg": 5.5, "sampler": "dpmpp_2m_sde",
+                                     "scheduler": "normal"}),
+            "9": ("latent.vae_decode", {}),
+            "10": ("image.preview", {}),
+            "11": ("comfyui.LoraLoaderModelOnly", {"lora_name": "style/ink.safetensors", "strength_model": 0.5}),
+        },
+        "links": {
+            ("1", "model", "2", "model"), ("1", "clip", "2", "clip"), ("2", "CLIP", "3", "clip"),
+            ("3", "clip", "4", "clip"), ("3", "clip", "5", "clip"), ("6", "latent", "7", "latent"),
+            ("2", "MODEL", "11", "model"), ("11", "MODEL", "8", "model"), ("4", "conditioning", "8", "positive"),
+            ("5", "conditioning", "8", "negative"), ("7", "latent", "8", "latent"), ("8", "latent", "9", "latent"),
+            ("1", "vae", "9", "vae"), ("9", "image", "10", "images")},
+    },
+    "inpaint": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "512-inpainting-ema.safetensors"}),
+            "2": ("text.encode", {"text": "a wooden bench"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "clipspace/clipspace-mask-123.png"}),
+            "5": ("comfyui.VAEEncodeForInpaint", {"grow_mask_by": 8}),
+            "6": ("comfyui.SetLatentNoiseMask", {}),
+            "7": ("sample.sampler", {"seed": 9, "steps": 20, "cfg": 8.0, "sampler": "euler", "denoise": 1.0}),
+            "8": ("latent.vae_decode", {}),
+            "9": ("image.save", {"folder": "inpaint", "prefix": "ComfyUI"}),
+        },
+        "links": _prompts("1") | {
+            ("4", "image", "5", "pixels"), ("1", "vae", "5", "vae"), ("4", "mask", "5", "mask"),
+            ("5", "LATENT", "6", "samples"), ("4", "mask", "6", "mask"), ("1", "model", "7", "model"),
+            ("2", "conditioning", "7", "positive"), ("3", "conditioning", "7", "negative"),
+            ("6", "LATENT", "7", "latent"), ("7", "latent", "8", "latent"), ("1", "vae", "8", "vae"),
+            ("8", "image", "9", "images")},
+    },
+}
+# Present only in the UI files: editor-only nodes, muted and bypassed nodes.
+UI_ONLY_IDS = {"txt2img": ["10", "11", "12"], "two_controlnets": ["15", "16"]}
+
+
+def _import(flow: str, fmt: str):
+    data = json.loads((CORPUS / f"{flow}.{fmt}.json").read_text())
+    return import_comfyui(data, default_registry())
+
+
+@pytest.mark.parametrize("fmt", ["api", "ui"])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_corpus_node_by_node(flow, fmt):
+    graph, report = _import(flow, fmt)
+    expected = EXPECTED[flow]
+    nodes, links = comfy_view(graph, [*expected["nodes"], *UI_ONLY_IDS.get(flow, [])])
+    assert set(nodes) == set(expected["nodes"])
+    for cid, (type_id, params) in expected["nodes"].items():
+        node = nodes[cid]
+        assert node.type_id == type_id, cid
+        for key, value in params.items():
+            assert node.params[key] == pytest.approx(value) if isinstance(value, float) else node.params[key] == value, \
+                f"{flow}.{fmt} #{cid} {key}: {node.params[key]!r} != {value!r}"
+    assert links == expected["links"]
+    assert report.source.startswith("ComfyUI")
+
+
+def test_every_mapped_class_is_in_the_corpus_in_both_formats():
+    for fmt in ("api", "ui"):
+        seen = set()
+        for flow in FLOWS:
+            data = json.loads((CORPUS / f"{flow}.{fmt}.json").read_text())
+            if fmt == "api":
+                seen |= {n["class_type"] for n in data.values()}
+            else:
+                seen |= {n["type"] for n in data["nodes"]}
+        assert set(TRANSLATORS) <= seen, set(TRANSLATORS) - seen
+
+
+def test_ui_positions_titles_and_groups_are_kept():
+    graph, _ = _import("txt2img", "ui")
+    nodes, _ = comfy_view(graph, ["3", "4", "5", "6", "7", "8", "9"])
+    assert nodes["4"].pos == (26.0, 474.0) and nodes["3"].pos == (863.0, 186.0)
+    assert nodes["7"].title == "Negative" and nodes["6"].title is None
+    assert [(g.title, g.rect, g.color) for g in graph.groups] == [("Prompts", (400.0, 100.0, 420.0, 400.0), "#3f789e")]
+
+
+def test_api_imports_are_laid_out_in_columns():
+    graph, _ = _import("txt2img", "api")
+    nodes, _ = comfy_view(graph, ["3", "4", "5", "6", "7", "8", "9"])
+    xs = [nodes[c].pos[0] for c in ("4", "6", "3", "8", "9")]
+    assert xs == sorted(xs) and len(set(xs)) == 5
+
+
+def test_ui_editor_matter_is_resolved_and_reported():
+    _, report = _import("txt2img", "ui")  # Reroute on the VAE, Primitive on the seed, a Note
+    assert report.of_kind("dropped") == ["Note #11: an editor note"]
+    _, report = _import("two_controlnets", "ui")
+    dropped = report.of_kind("dropped")
+    assert any("ImageScale #15" in d and "bypassed" in d for d in dropped)
+    assert any("PreviewImage #16" in d and "muted" in d for d in dropped)
+
+
+def test_reports_name_every_approximation():
+    _, report = _import("img2img", "api")
+    text = "\n".join(report.lines)
+    assert "steps 33, denoise 0.6061" in text and "'uni_pc_bh2' → 'uni_pc'" in text and "'simple' → 'normal'" in text
+    _, report = _import("lora", "ui")
+    assert any("LoraLoader #2" in u for u in report.of_kind("unmapped"))
+    assert any("CLIP skip 1" in a for a in report.of_kind("approximated"))
+    assert report.source == "ComfyUI (UI workflow, schema 1)"
+    _, report = _import("two_controlnets", "api")
+    assert any("converted for the karras scheduler to 0.238–0.705" in a for a in report.of_kind("approximated"))
+
+
+def test_placeholders_keep_class_values_and_ports():
+    graph, _ = _import("inpaint", "ui")
+    nodes, _ = comfy_view(graph, [str(i) for i in range(1, 10)])
+    ph = nodes["5"]
+    assert ph.extra == {"comfyui": {"id": "5", "class_type": "VAEEncodeForInpaint"}}
+    assert ph.placeholder_inputs == ("pixels", "vae", "mask") and ph.placeholder_outputs == ("LATENT",)
+    problems = [p for p in graph.validate() if p.severity == "error"]
+    assert {p.node_id for p in problems} == {nodes["5"].id, nodes["6"].id}
+
+
+@pytest.mark.parametrize("fmt", ["api", "ui"])
+@pytest.mark.parametrize("flow", FLOWS)
+def test_round_trip_import_save_load(flow, fmt):
+    graph, _ = _import(flow, fmt)
+    text = dumps(graph, environment={})
+    again = loads(text, default_registry())
+    assert dumps(again, environment={}) == text
+    assert {(lk.src, lk.src_port, lk.dst, lk.dst_port) for lk in again.links.values()} == \
+           {(lk.src, lk.src_port, lk.dst, lk.dst_port) for lk in graph.links.values()}
+    for nid, node in graph.nodes.items():
+        assert (again.nodes[nid].type_id, again.nodes[nid].params, again.nodes[nid].pos) == \
+               (node.type_id, node.params, node.pos)
+
+
+def test_imports_are_deterministic():
+    a, _ = _import("controlnet_canny", "ui")
+    b, _ = _import("controlnet_canny", "ui")
+    assert dumps(a, environment={}) == dumps(b, environment={})
+
+
+def test_png_workflow_chunk_wins_over_prompt(tmp_path):
+    graph, report = load_any(CORPUS / "controlnet_canny.comfyui.png", default_registry())
+    assert report is not None and report.source == "ComfyUI (UI workflow, schema 0.4)"
+    nodes, links = comfy_view(graph, list(EXPECTED["controlnet_canny"]["nodes"]))
+    assert links == EXPECTED["controlnet_canny"]["links"]
+    assert nodes["1"].pos == (0.0, 0.0) and nodes["9"].pos == (1020.0, 0.0)
+
+
+def _png(tmp_path, **chunks: str):
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, text in chunks.items():
+        info.add_text(key, text)
+    path = tmp_path / "made.png"
+    Image.new("RGB", (4, 4)).save(path, pnginfo=info)
+    return path
+
+
+def test_png_with_only_a_prompt_or_a_broken_workflow_uses_the_prompt(tmp_path):
+    prompt = (CORPUS / "txt2img.api.json").read_text()
+    _, report = load_any(_png(tmp_path, prompt=prompt), default_registry())
+    assert report.source == "ComfyUI (API prompt)"
+    _, report = load_any(_png(tmp_path, prompt=prompt, workflow="{not json"), default_registry())
+    assert report.source == "ComfyUI (API prompt)"
+    assert any("could not be read" in line for line in report.of_kind("info"))
+
+
+def test_json_files_of_every_kind_load(tmp_path):
+    reg = default_registry()
+    graph, report = load_any(CORPUS / "lora.ui.json", reg)
+    assert report is not None and len(graph.nodes) == 11
+    ours = tmp_path / "ours.json"
+    ours.write_text(dumps(graph, environment={}))
+    again, report = load_any(ours, reg)
+    assert report is None and set(again.nodes) == set(graph.nodes)
+    wrapped = tmp_path / "request.json"  # the body of a POST to ComfyUI's /prompt
+    wrapped.write_text(json.dumps({"prompt": json.loads((CORPUS / "txt2img.api.json").read_text()),
+                                   "client_id": "x"}))
+    graph, report = load_any(wrapped, reg)
+    assert report.source == "ComfyUI (API prompt)" and len(graph.nodes) == 7
