@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         self.scene.selectionChanged.connect(self._on_selection)
         self.view.quick_add_requested.connect(self._on_quick_add)
         self.view.files_dropped.connect(self.drop_files)
+        self.view.node_menu_requested.connect(self._node_menu)
         self.quick_add.chosen.connect(self._on_quick_add_chosen)
         self.library.add_requested.connect(self._add_from_library)
         self.inspector.param_edited.connect(self.editor.set_param)
@@ -695,6 +696,49 @@ class MainWindow(QMainWindow):
         for path in summary.outputs:
             self._log("info", f"wrote {path}")
         self.show_message(text)
+
+    def _node_menu(self, node_id: str, global_pos: Any) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu(self)
+        for name, title in self.missing_downloads(node_id):
+            menu.addAction(theme.icon("mdi6.download"), f"Download {title}…",
+                           lambda name=name: self.download_model(name))
+        if menu.actions():
+            menu.addSeparator()
+        menu.addActions([self.act_duplicate, self.act_copy, self.act_delete])
+        menu.popup(global_pos)
+
+    def missing_downloads(self, node_id: str) -> list[tuple[str, str]]:
+        """(catalogue name, title) for each model this node names that is not installed but can be
+        downloaded."""
+        from studio.diffusion.catalogue import for_model
+        from studio.diffusion.errors import ModelError
+        from studio.diffusion.model_folders import resolve
+
+        node = self.graph.nodes[node_id]
+        nt = self.graph.node_type(node)
+        out = []
+        for decl in (nt.params if nt else ()):
+            file, kind = node.params.get(decl.name), decl.file_kind
+            if not file or kind not in ("checkpoints", "controlnet", "vae", "loras", "embeddings", "taesd"):
+                continue
+            try:
+                resolve(self.settings.model_roots, kind, str(file))
+            except ModelError:
+                entry = for_model(kind, str(file))
+                if entry is not None:
+                    out.append((entry.name, entry.title))
+        return out
+
+    def download_model(self, name: str) -> None:
+        from .model_manager_window import ModelManagerWindow
+
+        dlg = ModelManagerWindow(self.settings, self)
+        dlg.settings_changed.connect(self._apply_settings)
+        dlg.select_entry(name)
+        dlg.downloads.download_entry(name)
+        dlg.exec()
 
     # -- model references ---------------------------------------------------------------------------
     def resolve_models(self) -> None:

@@ -133,3 +133,13 @@ def test_model_manager_lists_hashes_adds_folders_and_downloads(qtbot, tmp_path, 
         server.shutdown()
         server.server_close()
     w.close()
+
+
+def test_a_node_whose_model_is_missing_offers_download(make_window, qtbot, models):
+    w = make_window(settings=Settings())
+    nid = w.editor.add_node("model.checkpoint", (0, 0))
+    w.editor.set_param(nid, "checkpoint", "v1-5-pruned-emaonly.safetensors")  # in the catalogue, not installed
+    offers = w.missing_downloads(nid)
+    assert offers and offers[0][0] and "1.5" in offers[0][1]
+    w.editor.set_param(nid, "checkpoint", "orig.safetensors")  # installed: nothing to offer
+    assert w.missing_downloads(nid) == []

@@ -28,6 +28,7 @@ class _WireDrag:
 class GraphView(QGraphicsView):
     quick_add_requested = Signal(QPoint, object)  # global pos, and the port to connect (or None)
     files_dropped = Signal(list, QPointF)  # local file paths, scene position
+    node_menu_requested = Signal(str, QPoint)  # node id, global position
 
     def __init__(self, scene: GraphScene, editor: Editor, parent: Any = None) -> None:
         super().__init__(scene, parent)
@@ -210,6 +211,18 @@ class GraphView(QGraphicsView):
             self.quick_add_requested.emit(self.mapToGlobal(pos), None)
             return
         super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
+        for item in self.items(event.pos()):
+            while item is not None and not isinstance(item, NodeItem):
+                item = item.parentItem()
+            if isinstance(item, NodeItem):
+                if not item.isSelected():
+                    self.gscene.clearSelection()
+                    item.setSelected(True)
+                self.node_menu_requested.emit(item.node_id, event.globalPos())
+                return
+        super().contextMenuEvent(event)
 
     # -- keys -----------------------------------------------------------------------------------
     def event(self, event: QEvent) -> bool:
