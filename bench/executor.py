@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.timing import best_of
 from studio.core.executor import Executor
 from studio.core.graph import Graph
 from studio.core.nodetype import Float, Out, Wire, node
@@ -52,15 +52,6 @@ def build_graph(n: int, seed: int = 0) -> Graph:
     return g
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench executor")
     ap.add_argument("--nodes", type=int, default=1000)
@@ -69,7 +60,7 @@ def main(argv: list[str]) -> int:
     g = build_graph(args.nodes)
     n = len(g.nodes)
 
-    snap_s = _best(g.snapshot, args.repeats)
+    snap_s = best_of(g.snapshot, args.repeats)
     snap = g.snapshot()
     order = snap.order
 
@@ -93,17 +84,17 @@ def main(argv: list[str]) -> int:
     def warm() -> None:
         ex.run(snap, lambda e: None)
 
-    ref_s = _best(direct, args.repeats)
-    cold_s = _best(cold, args.repeats)
-    warm_s = _best(warm, args.repeats)
+    ref_s = best_of(direct, args.repeats)
+    cold_s = best_of(cold, args.repeats)
+    warm_s = best_of(warm, args.repeats)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.json"
-        save_s = _best(lambda: save(g, path), args.repeats)
+        save_s = best_of(lambda: save(g, path), args.repeats)
         size = path.stat().st_size
-        load_s = _best(lambda: load(path, g.registry), args.repeats)
+        load_s = best_of(lambda: load(path, g.registry), args.repeats)
         loaded = load(path, g.registry)
-        validate_s = _best(loaded.validate, args.repeats)
+        validate_s = best_of(loaded.validate, args.repeats)
 
     overhead = (cold_s - ref_s) / n * 1e3
     print(f"graph: {n} nodes, {len(g.links)} links")

@@ -9,12 +9,12 @@ is the real network's. Reference: OpenCV Canny on the same image, so ratios comp
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bench.timing import best_of
 from studio.core.context import CancelToken, NodeContext
 
 SIZE = 512
@@ -27,12 +27,7 @@ def _ctx() -> NodeContext:
 
 def _best_ms(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up (first call pays imports, allocator growth, lazy init)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1000.0
+    return best_of(fn, repeats) * 1000.0
 
 
 def _photo() -> np.ndarray:

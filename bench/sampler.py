@@ -9,10 +9,11 @@ supports bf16. ``--controlnet`` adds one ControlNet to both sides.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 import numpy as np
+
+from bench.timing import best_of
 
 PROMPT = "a red brick cottage in a green valley, mountains, sunny day"
 NEGATIVE = "blurry, low quality"
@@ -26,15 +27,6 @@ def _ctx(services: dict[str, Any], frames: list[Any]) -> Any:
             frames.append(data["image"])
 
     return NodeContext(node_id="bench", title="Sampler", run_id=0, cancel=CancelToken(), emit=emit, services=services)
-
-
-def _timed(fn: Any, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main(argv: list[str]) -> int:
@@ -92,7 +84,7 @@ def main(argv: list[str]) -> int:
                 node.fn(_ctx(services, frames), model=m["unet"], positive=m["pos"], negative=m["neg"], latent=latent,
                         seed=seed, steps=n, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=1.0)
 
-        return _timed(go, args.repeats) / n, list(frames)
+        return best_of(go, args.repeats) / n, list(frames)
 
     def reference(m: dict[str, Any], n: int = steps) -> float:
         u, clip = m["unet"], m["clip"]
@@ -112,7 +104,7 @@ def main(argv: list[str]) -> int:
                  guidance_scale=cfg, height=size, width=size, output_type="latent",
                  generator=torch.Generator("cpu").manual_seed(seed), **extra)
 
-        return _timed(go, args.repeats) / n
+        return best_of(go, args.repeats) / n
 
     m = setup(base_dtype)
     reference(m, 1)  # warm up both paths (allocator, kernels)
@@ -121,7 +113,7 @@ def main(argv: list[str]) -> int:
     ours_on, frames = ours(m, True)
     ours_off, _ = ours(m, False)
     x0 = torch.randn(1, 4, size // 8, size // 8)
-    prev_s = _timed(lambda: [preview(x0, "sd15") for _ in range(50)], 3) / 50
+    prev_s = best_of(lambda: [preview(x0, "sd15") for _ in range(50)], 3) / 50
     label = f"{size}x{size}, {steps} steps, {args.sampler}, cfg {cfg}{', 1 ControlNet' if args.controlnet else ''}, " \
             f"{args.device} {base_dtype}, torch threads {torch.get_num_threads()}"
     print(label)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from studio.core.workflow import MAX_DEPTH, MAX_NODES, WorkflowError
+from studio.core.jsonread import JsonReader, WorkflowError, kind_of
+from studio.core.workflow import MAX_DEPTH, MAX_NODES
 
 MAX_ITEMS = 4 * MAX_NODES  # values of every kind, counted over the whole document
 
@@ -38,32 +39,12 @@ def check_plain(value: Any, source: str | None = None) -> None:
             raise WorkflowError("$", f"{type(v).__name__} is not a JSON value", source=source)
 
 
-def kind_of(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__)
+class Reader(JsonReader):
+    """The core reader, plus what ComfyUI and A1111 data need: ids that may be numbers, exact
+    whole numbers, flags and LiteGraph's occasional object-shaped points."""
 
-
-class Reader:
-    def __init__(self, source: str | None) -> None:
-        self.source = source
-
-    def fail(self, path: str, message: str) -> WorkflowError:
-        return WorkflowError(path, message, source=self.source)
-
-    def obj(self, value: Any, path: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, found {kind_of(value)}")
-        return value
-
-    def arr(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"expected a list, found {kind_of(value)}")
-        return value
-
-    def text(self, value: Any, path: str) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected text, found {kind_of(value)}")
-        return value
+    def text(self, value: Any, path: str, *, empty: bool = True) -> str:
+        return super().text(value, path, empty=empty)
 
     def name(self, value: Any, path: str) -> str:
         """A node type or similar: non-empty text."""
@@ -77,13 +58,6 @@ class Reader:
         if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
             raise self.fail(path, f"expected a node id, found {kind_of(value)}")
         return str(value)
-
-    def num(self, value: Any, path: str) -> float:
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**128:
-            raise self.fail(path, "number out of range")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(path, f"expected a number, found {kind_of(value)}")
-        return float(value)
 
     def whole(self, value: Any, path: str) -> int:
         if isinstance(value, int) and not isinstance(value, bool):  # exact: seeds use all 64 bits
@@ -100,7 +74,7 @@ class Reader:
             raise self.fail(path, f"expected true/false, found {kind_of(value)}")
         return value
 
-    def point(self, value: Any, path: str, n: int) -> tuple[float, ...] | None:
+    def point(self, value: Any, path: str, n: int) -> tuple[float, ...] | None:  # type: ignore[override]
         """``[x, y, ...]`` or LiteGraph's occasional ``{"0": x, "1": y}``; None when absent."""
         if value is None:
             return None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import platform
 from collections.abc import Callable
 from functools import lru_cache
@@ -18,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .graph import Graph, GraphError, Group, Link, Node, new_id
+from .jsonread import JsonReader as _Reader
+from .jsonread import WorkflowError
+from .jsonread import kind_of as _kind
 from .registry import Registry
 
 FORMAT = "latent-studio.workflow"
@@ -26,15 +28,6 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 64
 DEFAULT_RNG = {"noise": "cpu", "generator": "torch.Generator('cpu').manual_seed(seed)", "per_node_seed": True}
-
-
-class WorkflowError(ValueError):
-    """A workflow file that cannot be used; says where (JSON path) and what."""
-
-    def __init__(self, path: str, message: str, *, source: str | None = None) -> None:
-        self.path, self.message, self.source = path, message, source
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
 
 
 # --- saving -------------------------------------------------------------------------------------
@@ -203,56 +196,6 @@ def load(path: str | Path, registry: Registry) -> Graph:
     except OSError as exc:
         raise WorkflowError("$", f"cannot read the file: {exc.strerror or exc}", source=str(path)) from None
     return loads(data, registry, source=str(path))
-
-
-class _Reader:
-    """Typed access to untrusted JSON that reports the JSON path of whatever is wrong."""
-
-    def __init__(self, source: str | None) -> None:
-        self.source = source
-
-    def fail(self, path: str, message: str) -> WorkflowError:
-        return WorkflowError(path, message, source=self.source)
-
-    def obj(self, value: Any, path: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, found {_kind(value)}")
-        return value
-
-    def arr(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"expected a list, found {_kind(value)}")
-        return value
-
-    def text(self, value: Any, path: str, *, empty: bool = False) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected text, found {_kind(value)}")
-        if not empty and not value.strip():
-            raise self.fail(path, "must not be empty")
-        return value
-
-    def num(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(path, f"expected a number, found {_kind(value)}")
-        return float(value)
-
-    def point(self, value: Any, path: str, n: int) -> tuple[float, ...]:
-        items = self.arr(value, path)
-        if len(items) != n:
-            raise self.fail(path, f"expected {n} numbers, found {len(items)} items")
-        return tuple(self.num(v, f"{path}[{i}]") for i, v in enumerate(items))
-
-    def port_ref(self, value: Any, path: str) -> tuple[str, str]:
-        items = self.arr(value, path)
-        if len(items) != 2:
-            raise self.fail(path, "expected [node id, port name]")
-        return self.text(items[0], f"{path}[0]"), self.text(items[1], f"{path}[1]")
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
 
 
 _NODE_KEYS = ("id", "type", "version", "title", "pos", "params")
