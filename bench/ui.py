@@ -91,7 +91,9 @@ def _frame_times(w, app, frames: int) -> tuple[float, float]:
     return pan[len(pan) // 2] * 1e3, max(pan[int(len(pan) * 0.95)], zoom[int(len(zoom) * 0.95)]) * 1e3
 
 
-def _stall_during_run(w, app, graph_builder) -> tuple[float, int, int] | None:
+def _stall_during_run(w, app, graph_builder) -> tuple[float, float, int, int] | None:
+    """Longest gap between 5 ms heartbeats of the GUI event loop while the graph runs: over the
+    whole run, and while the sampler node itself runs (after the models are loaded)."""
     from PySide6.QtCore import QTimer
 
     graph = graph_builder(w)
@@ -104,6 +106,10 @@ def _stall_during_run(w, app, graph_builder) -> tuple[float, int, int] | None:
     while not done:
         app.processEvents()
         time.sleep(0.005)
+    sampler_id = next(n.id for n in graph.nodes.values() if n.type_id == "sample.sampler")
+    sampler_start: list[float] = []
+    w.evaluator.worker.node_started.connect(
+        lambda nid: sampler_start.append(time.perf_counter()) if nid == sampler_id else None)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(5)
@@ -114,8 +120,11 @@ def _stall_during_run(w, app, graph_builder) -> tuple[float, int, int] | None:
         app.processEvents()
         time.sleep(0.001)
     timer.stop()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-    return (max(gaps) * 1e3 if gaps else 0.0), w.preview.frames_received, w.evaluator.worker.previews_emitted
+    pairs = list(zip(ticks, ticks[1:], strict=False))
+    overall = max((b - a for a, b in pairs), default=0.0)
+    t_s = sampler_start[0] if sampler_start else ticks[0]
+    sampling = max((b - a for a, b in pairs if a >= t_s), default=0.0)
+    return overall * 1e3, sampling * 1e3, w.preview.frames_received, w.evaluator.worker.previews_emitted
 
 
 def _tiny_sampler_graph(w):
@@ -174,8 +183,9 @@ def main(argv: list[str]) -> int:
     if stall is None:
         print("event-loop stall during a sampler run: skipped (tiny models unavailable)")
     else:
-        print(f"longest event-loop stall during a tiny-model sampler run: {stall[0]:.1f} ms (target <= 30 ms); "
-              f"previews shown {stall[1]} of {stall[2]}")
+        print(f"longest event-loop stall during a tiny-model run: {stall[0]:.1f} ms over the whole run "
+              f"(model loading included), {stall[1]:.1f} ms while sampling (target <= 30 ms); "
+              f"previews shown {stall[2]} of {stall[3]}")
     w.editor.stack.setClean()
     w.shutdown()
     w.close()
