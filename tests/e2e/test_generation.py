@@ -183,3 +183,18 @@ def test_models_command_lists_kind_family_and_size(tiny_root, tmp_path):
     assert found["tiny-sd15.safetensors"]["size"] == (tiny_root / "checkpoints" / "tiny-sd15.safetensors").stat().st_size
     text = cli("models", models=tiny_root, home=tmp_path).stdout
     assert "sdxl" in text and "tiny-sd2.safetensors" in text
+
+
+def test_a_size_that_is_not_a_multiple_of_8_is_rounded_with_a_warning():
+    from studio.core import events as ev
+
+    reg = default_registry()
+    g = Graph(reg)
+    lat = g.add_node("latent.empty", params={"width": 100, "height": 70})
+    events = []
+    ex = Executor()
+    assert ex.run(g.snapshot(), events.append).ok
+    samples = ex.outputs_of(lat.id)[0].samples
+    assert tuple(samples.shape) == (1, 4, 72 // 8, 96 // 8)  # 100×70 → 96×72
+    warnings = [e.message for e in events if isinstance(e, ev.NodeLog) and e.level == "warning"]
+    assert len(warnings) == 1 and "100×70 is not a multiple of 8" in warnings[0]
