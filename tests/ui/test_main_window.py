@@ -179,15 +179,17 @@ def test_cancel_mid_run_leaves_the_app_ready(make_window, qtbot):
     steps = w.editor.add_node("test.steps", (300, 0))
     w.editor.connect(src, "image", steps, "image")
     w.editor.set_param(steps, "steps", 10_000)
-    helpers.HOOKS["step"] = lambda i: time.sleep(0.002)
+    done_steps: list[int] = []
+    helpers.HOOKS["step"] = lambda i: (done_steps.append(i), time.sleep(0.002))
     w.run()
     qtbot.waitUntil(lambda: w.scene.node_items[steps].progress not in (None, 0.0), timeout=5000)
     w.run()  # a run during a run is queued, with a message
     assert "in progress" in w.status_label.text()
-    t = time.perf_counter()
     w.cancel()
+    at_cancel = len(done_steps)
     wait_run(w, qtbot)
-    assert time.perf_counter() - t < 2
+    assert len(done_steps) <= at_cancel + 1  # the cancel took effect within one step
+    assert len(done_steps) < 10_000
     assert w.status_label.text() == "Cancelled" and not w.evaluator.busy
     helpers.HOOKS.clear()
     w.editor.set_param(steps, "steps", 3)
@@ -353,8 +355,8 @@ def test_tiny_model_run_streams_one_preview_frame_per_step(make_window, qtbot, t
     pos, neg = ed.add_node("text.encode", (300, 0)), ed.add_node("text.encode", (300, 200))
     ed.set_param(pos, "text", "a house")
     lat = ed.add_node("latent.empty", (300, 400))
-    ed.set_param(lat, "width", 64)
-    ed.set_param(lat, "height", 64)
+    ed.set_param(lat, "width", 128)  # a step long enough that the GUI shows each frame
+    ed.set_param(lat, "height", 128)
     smp = ed.add_node("sample.sampler", (600, 0))
     ed.set_param(smp, "steps", 6)
     for a, ap, b, bp in [(ck, "clip", pos, "clip"), (ck, "clip", neg, "clip"), (ck, "model", smp, "model"),
