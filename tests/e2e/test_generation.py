@@ -12,14 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from studio.core.executor import Executor  # noqa: E402
-from studio.core.graph import Graph  # noqa: E402
-from studio.core.registry import default_registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
-from studio.services import make_services  # noqa: E402
+from studio.core.executor import Executor
+from studio.core.graph import Graph
+from studio.core.registry import default_registry
+from studio.core.settings import Settings
+from studio.services import make_services
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "resources" / "workflows"

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate import init_empty_weights
 
 from bench.ldm_layout import clip_to_ldm, clip_to_open_clip, unet_to_ldm, vae_to_ldm
 from bench.make_models import TE_LAYOUT, real_configs
 from studio.diffusion import loaders as L
 from studio.diffusion.families import inspect_shapes
-
-init_empty_weights = pytest.importorskip("accelerate").init_empty_weights
 
 
 def _meta(make) -> dict[str, torch.Tensor]:

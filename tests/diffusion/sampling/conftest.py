@@ -6,13 +6,11 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import diffusers
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
-transformers = pytest.importorskip("transformers")
-
-from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel  # noqa: E402
+from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel
 
 # These models are tiny: extra intra-op threads only add overhead, and on a busy 2-core machine
 # spinning OpenMP workers slow every call down many times over.

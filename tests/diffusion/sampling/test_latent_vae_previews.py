@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import diffusers
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
-
-from studio.core.context import CancelToken, NodeContext, NodeFailure  # noqa: E402
-from studio.diffusion import previews, vae  # noqa: E402
-from studio.diffusion.values import Latent  # noqa: E402
+from studio.core.context import CancelToken, NodeContext, NodeFailure
+from studio.diffusion import previews, vae
+from studio.diffusion.values import Latent
 
 
 def _ctx():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import diffusers
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
-
-from studio.diffusion import prompts  # noqa: E402
-from studio.diffusion.prompts import parse_prompt  # noqa: E402
-from studio.diffusion.values import TextEncoder  # noqa: E402
+from studio.diffusion import prompts
+from studio.diffusion.prompts import parse_prompt
+from studio.diffusion.values import TextEncoder
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from studio.core.context import CancelledError, CancelToken, NodeContext, NodeFailure  # noqa: E402
-from studio.diffusion import prompts, sampling  # noqa: E402
-from studio.diffusion.values import ControlNet, ControlSpec, Latent  # noqa: E402
+from studio.core.context import CancelledError, CancelToken, NodeContext, NodeFailure
+from studio.diffusion import prompts, sampling
+from studio.diffusion.values import ControlNet, ControlSpec, Latent
 
 
 def _conds(ns, pos="a photo of a cat", neg="blurry"):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import diffusers
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-diffusers = pytest.importorskip("diffusers")
-
-from studio.diffusion import prompts, sampling, schedulers  # noqa: E402
-from studio.diffusion.values import ControlSpec, Latent  # noqa: E402
+from studio.diffusion import prompts, sampling, schedulers
+from studio.diffusion.values import ControlSpec, Latent
 
 TOL = 1e-4
 SEED = 1234
