@@ -21,26 +21,27 @@ POSE_MODELS: dict[str, AnnotatorSpec] = {s.folder: s for s in (
 )}
 
 
-def build_detector(folder: Path, device: Any, dtype: Any, progress: Callable[[float, str], None]) -> HFAnnotator:
-    from transformers import AutoImageProcessor, RTDetrForObjectDetection
+def _build(model_class: Any, expected: str, what: str, folder: Path, device: Any, dtype: Any) -> HFAnnotator:
+    from transformers import AutoImageProcessor
 
     kind = model_type(folder)
-    if kind != "rt_detr":
-        raise ModelError(f"{folder.name}: config.json says model_type {kind!r}, expected an RT-DETR detector (rt_detr)")
+    if kind != expected:
+        raise ModelError(f"{folder.name}: config.json says model_type {kind!r}, expected {what} ({expected})")
     processor = AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
     dtype = model_dtype(device, dtype)
-    return HFAnnotator(from_folder(RTDetrForObjectDetection, folder, device, dtype), processor, kind, device, dtype)
+    return HFAnnotator(from_folder(model_class, folder, device, dtype), processor, kind, device, dtype)
+
+
+def build_detector(folder: Path, device: Any, dtype: Any, progress: Callable[[float, str], None]) -> HFAnnotator:
+    from transformers import RTDetrForObjectDetection
+
+    return _build(RTDetrForObjectDetection, "rt_detr", "an RT-DETR detector", folder, device, dtype)
 
 
 def build_pose(folder: Path, device: Any, dtype: Any, progress: Callable[[float, str], None]) -> HFAnnotator:
-    from transformers import AutoImageProcessor, VitPoseForPoseEstimation
+    from transformers import VitPoseForPoseEstimation
 
-    kind = model_type(folder)
-    if kind != "vitpose":
-        raise ModelError(f"{folder.name}: config.json says model_type {kind!r}, expected ViTPose (vitpose)")
-    processor = AutoImageProcessor.from_pretrained(str(folder), local_files_only=True)
-    dtype = model_dtype(device, dtype)
-    return HFAnnotator(from_folder(VitPoseForPoseEstimation, folder, device, dtype), processor, kind, device, dtype)
+    return _build(VitPoseForPoseEstimation, "vitpose", "ViTPose", folder, device, dtype)
 
 
 def person_label(detector: HFAnnotator) -> int:
