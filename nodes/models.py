@@ -11,29 +11,24 @@ from typing import Any
 
 from studio.core.context import NodeContext
 from studio.core.nodetype import File, Out, node
+from studio.core.services import RunServices
 from studio.diffusion.families import family_of
-from studio.diffusion.model_folders import default_roots, resolve
-from studio.diffusion.model_manager import get_model_manager
+from studio.diffusion.model_folders import resolve
 from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel
 
 
-def _roots(services: Mapping[str, Any] | None = None) -> list:
-    mm = (services or {}).get("models")
-    return mm.settings.model_roots if mm is not None else default_roots()
-
-
-def _family(param: str, folder: str, kind: str) -> Callable[[Mapping[str, Any]], str | None]:
-    def family(params: Mapping[str, Any]) -> str | None:
+def _family(param: str, folder: str, kind: str) -> Callable[[Mapping[str, Any], RunServices], str | None]:
+    def family(params: Mapping[str, Any], services: RunServices) -> str | None:
         name = params.get(param) or ""
-        return family_of(resolve(_roots(), folder, name), kind) if name else None
+        return family_of(resolve(list(services.model_roots), folder, name), kind) if name else None
 
     return family
 
 
-def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], Any]:
+def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], RunServices], Any]:
     # Re-load when the file changes on disk, not only when its name does.
-    def fingerprint(params: Mapping[str, Any], services: Mapping[str, Any]) -> Any:
-        path = resolve(_roots(services), folder, params.get(param) or "")
+    def fingerprint(params: Mapping[str, Any], services: RunServices) -> Any:
+        path = resolve(list(services.model_roots), folder, params.get(param) or "")
         st = path.stat()
         return [str(path), st.st_size, st.st_mtime_ns]
 
@@ -50,7 +45,7 @@ def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], Mappin
 )
 def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextEncoder, VAEModel]:
     """Load a checkpoint's denoising UNet, text encoder(s) and VAE."""
-    mm = get_model_manager(ctx)
+    mm = ctx.models
     ctx.check_cancel()
     return mm.load_checkpoint(mm.resolve("checkpoints", checkpoint), progress=ctx.progress)
 
@@ -64,7 +59,7 @@ def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextE
 )
 def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     """Load a VAE to decode (and encode) images in place of a checkpoint's own."""
-    mm = get_model_manager(ctx)
+    mm = ctx.models
     ctx.check_cancel()
     return mm.load_vae(mm.resolve("vae", vae), progress=ctx.progress)
 
@@ -79,6 +74,6 @@ def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
 )
 def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet:
     """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer."""
-    mm = get_model_manager(ctx)
+    mm = ctx.models
     ctx.check_cancel()
     return mm.load_controlnet(mm.resolve("controlnet", controlnet), progress=ctx.progress)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from studio.core.context import NodeContext
-from studio.core.nodetype import Choice, Float, Int, Out, Seed, Wire, node
+from studio.core.nodetype import Choice, Float, Int, Out, Seed, SeedControl, Wire, node
 from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
 
 
@@ -17,6 +17,7 @@ from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
         Wire("negative", "CONDITIONING[$F]"),
         Wire("latent", "LATENT"),
         Seed("seed", 0),
+        SeedControl("seed"),
         Int("steps", 20, min=1, max=1000),
         Float("cfg", 7.0, min=0.0, max=30.0, step=0.1, tooltip="classifier-free guidance scale; 1 = off"),
         Choice("sampler", SAMPLERS, "euler"),
@@ -28,21 +29,17 @@ from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
     summary=["seed", "steps", "cfg", "sampler"],
 )
 def sampler(ctx: NodeContext, model: Any, positive: Any, negative: Any, latent: Any, seed: int, steps: int,
-            cfg: float, sampler: str, scheduler: str, denoise: float) -> Any:
-    """Run the denoising loop. Noise comes from a CPU generator seeded here, so a seed gives the same
-    image on any device. Shows a preview of the current estimate at every step.
-
-    A ``taesd`` service (callable: family → diffusers ``AutoencoderTiny`` or None), when the run
-    provides one, gives full-size previews instead of the fast latent→RGB approximation."""
+            cfg: float, sampler: str, scheduler: str, denoise: float, seed_control: str = "fixed") -> Any:
+    """Denoise the latent step by step, guided by the prompts and any ControlNets. The same seed gives
+    the same image on any device. The preview pane shows the current estimate at every step (full
+    size when TAESD weights are installed)."""
     from studio.diffusion.previews import preview
     from studio.diffusion.sampling import sample
 
     if getattr(latent, "noise_mask", None) is not None:
         ctx.warn("the latent's noise mask is ignored: this sampler denoises the whole image")
-    settings = ctx.services.get("settings")
-    show = getattr(settings, "preview", "auto") != "none"
-    taesd_for = ctx.optional_service("taesd") if show else None
-    taesd = taesd_for(model.family) if callable(taesd_for) else None
+    show = ctx.settings.preview != "none"
+    taesd = ctx.preview_decoder(model.family) if show else None
 
     def on_step(step: int, total: int, x0: Any) -> None:
         ctx.progress(step / total, f"step {step}/{total}")

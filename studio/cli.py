@@ -91,28 +91,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # last resort: one line for the user, the traceback in the log
+        log = _log_traceback()
+        where = f" (details in {log})" if log else ""
+        print(f"error: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        return EXIT_NODE_FAILED
+
+
+def _log_traceback() -> Path | None:
+    import time
+    import traceback
+
+    from studio.core.settings import data_dir
+
+    try:
+        log = data_dir() / "logs" / "latent-studio.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
+        return log
+    except OSError:
+        return None
 
 
 # --- helpers --------------------------------------------------------------------------------------
 
 
-def _load(flow: str, *, quiet: bool = False) -> Any:
-    """Our workflow, or an import of a ComfyUI / A1111 one (its report goes to stderr)."""
-    graph, report = _load_any(flow)
-    if report is not None and not quiet:
-        _print_report(report)
-    return graph
+def _session(output_dir: str | None = None) -> Any:
+    from studio.app import Session
+    from studio.core.settings import Settings
+
+    settings = Settings.load()
+    for warning in getattr(settings, "warnings", ()):
+        print(f"warning: {warning}", file=sys.stderr)
+    return Session(settings=settings, output_dir=output_dir)
 
 
-def _load_any(flow: str) -> tuple[Any, Any]:
-    from studio.compat import load_any
-    from studio.core.registry import default_registry
+def _open(session: Any, flow: str, *, quiet: bool = False) -> Any:
+    """Open our workflow, or import a ComfyUI / A1111 one (its report goes to stderr)."""
     from studio.core.workflow import WorkflowError
 
     try:
-        return load_any(flow, default_registry())
+        report = session.open(flow)
     except WorkflowError as exc:
         raise UsageError(str(exc)) from None
+    if report is not None and not quiet:
+        _print_report(report)
+    return session.graph
+
+
+def _load_any(flow: str) -> tuple[Any, Any]:
+    session = _session()
+    from studio.core.workflow import WorkflowError
+
+    try:
+        report = session.open(flow)
+    except WorkflowError as exc:
+        raise UsageError(str(exc)) from None
+    return session.graph, report
 
 
 def _print_report(report: Any) -> None:
@@ -166,13 +202,10 @@ def _print_problems(problems: Sequence[Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from studio.core.context import CancelToken
-    from studio.core.executor import Executor
-    from studio.services import make_services
-
     if args.repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    graph = _load(args.flow)
+    session = _session(args.output_dir)
+    graph = _open(session, args.flow)
     for assignment in args.set:
         ref, param, text = _parse_assignment(assignment)
         node, decl = _target(graph, ref, param)
@@ -191,35 +224,76 @@ def cmd_run(args: argparse.Namespace) -> int:
     if problems:
         _print_problems(problems)
         raise UsageError(f"{args.flow}: the workflow has {len(problems)} problem(s)")
-    _check_models(graph)
+    _check_models(session)
 
-    services = make_services(workflow_path=args.flow, output_dir=args.output_dir)
-    executor = Executor(services=services)
-    cancel = CancelToken()
-    signal.signal(signal.SIGINT, lambda *_: cancel.cancel())
+    listener = _RunPrinter(graph, as_json=args.json)
+    session.listeners.append(listener)
     exit_code = EXIT_OK
-    run_no = 0
-    for variant in variants:
-        if variant is not None:
-            node, decl, value = variant
-            graph.set_param(node.id, decl.name, value)
-        for _ in range(args.repeat):
-            run_no += 1
-            summary = executor.run(graph.snapshot(), None if args.json else _HumanProgress(graph), cancel)
-            _report(graph, summary, run_no, args.json)
-            if summary.failed or summary.skipped:
-                exit_code = EXIT_NODE_FAILED
-            if summary.cancelled:
-                return 130
+    with _Interruptible(session):
+        for variant in variants:
+            if variant is not None:
+                node, decl, value = variant
+                graph.set_param(node.id, decl.name, value)
+            # Seeds move on between the runs as each seed's policy says (fixed, increment, …).
+            for job in session.enqueue(args.repeat):
+                summary = _run_in_thread(session, job)
+                if summary.failed or summary.skipped:
+                    exit_code = EXIT_NODE_FAILED
+                if summary.cancelled:
+                    return 130
     return exit_code
 
 
-def _check_models(graph: Any) -> None:
+def _run_in_thread(session: Any, job: Any) -> Any:
+    """Run one job in a worker thread, so that Ctrl+C is handled at once even while a library call
+    (a model load) holds the main thread's attention."""
+    import threading
+
+    taken = session.queue.take_next()
+    assert taken is job, "jobs run in the order they were queued"
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(session.execute(job)), name="latent-studio-run",
+                              daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.1)
+    if not result:
+        raise RuntimeError("the run ended without a summary")
+    return result[0]
+
+
+class _Interruptible:
+    """First Ctrl+C cancels the run (it stops within a step); a second one exits at once."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.presses, self.previous = session, 0, None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        import os
+
+        self.presses += 1
+        if self.presses == 1:
+            print("cancelling… (press Ctrl+C again to quit now)", file=sys.stderr, flush=True)
+            self.session.cancel_all()
+        else:
+            print("interrupted", file=sys.stderr, flush=True)
+            os._exit(130)
+
+    def __enter__(self) -> _Interruptible:
+        self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
+
+
+def _check_models(session: Any) -> None:
     """Before a headless run: renamed models found by SHA-256, missing ones exit 2 naming them, and
     the models table (file, kind, family, size, SHA-256) filled in for the PNGs the run writes."""
     from studio.diffusion.model_refs import missing_models, refresh_models_table
 
-    missing = missing_models(graph)
+    graph, settings = session.graph, session.settings
+    missing = missing_models(graph, settings)
     if missing:
         for line in missing:
             print(f"missing model: {line}", file=sys.stderr)
@@ -231,15 +305,25 @@ def _check_models(graph: Any) -> None:
             shown.add(name)
             print(f"hashing {name} (once; the result is cached)…", file=sys.stderr)
 
-    refresh_models_table(graph, progress=progress)
+    refresh_models_table(graph, settings, progress=progress)
 
 
-class _HumanProgress:
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
+class _RunPrinter:
+    """Prints a run's progress (stderr) and its summary (stdout; one JSON object per run with --json)."""
+
+    def __init__(self, graph: Any, *, as_json: bool) -> None:
+        self.graph, self.as_json, self.runs = graph, as_json, 0
 
     def __call__(self, event: Any) -> None:
-        kind = event.kind
+        from studio.app import events as sev
+
+        if isinstance(event, sev.JobFinished) and event.job.summary is not None:
+            self.runs += 1
+            _report(self.graph, event.job.summary, self.runs, self.as_json)
+            return
+        if self.as_json:
+            return
+        kind = getattr(event, "kind", "")
         if kind == "node_started":
             print(f"▶ {self._title(event.node)}", file=sys.stderr)
         elif kind == "node_error":
@@ -273,7 +357,7 @@ def _report(graph: Any, summary: Any, run_no: int, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    graph = _load(args.flow)
+    graph = _open(_session(), args.flow)
     problems = graph.validate()
     for p in problems:
         print(f"{p.severity}: {p}")
@@ -331,6 +415,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
                 "description": t.description, "inputs": [_port_info(i) for i in t.inputs],
                 "outputs": [_port_info(o) for o in t.outputs], "side_effect": t.side_effect} for t in reg]
         print(json.dumps(out, indent=2))
+        for err in reg.errors:  # node packs that failed to load; on stderr, so stdout stays JSON
+            print(f"warning: {err}", file=sys.stderr)
         return EXIT_OK
     for t in reg:
         print(f"{t.id}  {t.version}  [{t.category}] {t.title}")
@@ -360,14 +446,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise UsageError(f"model listing is unavailable: {exc}") from None
     report = models_report(Settings.load())
     if args.hash:
+        from studio.diffusion.errors import ModelError
         from studio.diffusion.model_hash import file_hash, short_hash
 
         for m in report:
             if m.get("format") != "folder":
                 progress = _ByteProgress(Path(m["path"]).name)
-                m["sha256"] = file_hash(m["path"], progress)
-                m["autov2"] = short_hash(m["sha256"])
-                progress.end()
+                try:
+                    m["sha256"] = file_hash(m["path"], progress)
+                    m["autov2"] = short_hash(m["sha256"])
+                except (OSError, ModelError) as exc:  # one unreadable file is one line, not the end
+                    m["problem"] = m.get("problem") or f"cannot hash it: {getattr(exc, 'strerror', None) or exc}"
+                finally:
+                    progress.end()
     if args.json:
         print(json.dumps(report, indent=2))
         return EXIT_OK
@@ -376,8 +467,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     for m in report:
         size = m.get("size", 0) / 2**20
         sha = f"  {m['sha256']}" if m.get("sha256") else ""
-        print(f"{m.get('kind', '?'):<12} {m.get('family') or '?':<6} {size:>9.1f} MiB  {m.get('path')}{sha}")
+        problem = f"  ! {_printable(m['problem'])}" if m.get("problem") else ""
+        print(f"{m.get('kind', '?'):<12} {m.get('family') or '?':<6} {size:>9.1f} MiB  "
+              f"{_printable(str(m.get('path')))}{sha}{problem}")
     return EXIT_OK
+
+
+def _printable(text: str) -> str:
+    """A file name or message fit for one terminal line (control characters escaped)."""
+    return text if text.isprintable() else text.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
 class _ByteProgress:
@@ -423,13 +521,14 @@ def _list_catalogue(args: argparse.Namespace, settings: Any) -> int:
 
 def _download_model(args: argparse.Namespace, settings: Any) -> int:
     import re
-    import urllib.parse
 
     from studio.diffusion.catalogue import download_entry, find
-    from studio.diffusion.downloads import DownloadError, download, hf_url
-    from studio.diffusion.model_folders import SUBFOLDERS
+    from studio.diffusion.downloads import DownloadError, UnsafeName, download, hf_url, url_file_name
+    from studio.diffusion.model_folders import SUBFOLDERS, model_suffixes
 
     name = args.download
+    if args.sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", args.sha256):
+        raise UsageError("--sha256 must be 64 hexadecimal digits")
     entry = None if "://" in name else find(name)
     try:
         if entry is not None:
@@ -443,22 +542,32 @@ def _download_model(args: argparse.Namespace, settings: Any) -> int:
             m = re.fullmatch(r"([\w.-]+/[\w.-]+)/(.+)", name)
             if "://" in name:
                 url = name
+                if url.split("://", 1)[0].lower() not in ("http", "https"):
+                    raise UsageError("only http and https links can be downloaded")
             elif m:
-                url = hf_url(m.group(1), m.group(2))
+                try:
+                    url = hf_url(m.group(1), m.group(2))
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
             else:
-                raise UsageError(f"{name!r} is not in the model catalogue (see `latent-studio models --catalogue`), "
-                                 "nor a URL or owner/repo/file")
-            file = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
-            if not file:
-                raise UsageError(f"cannot tell a file name from {url}")
-            dest = settings.models_dir / SUBFOLDERS[args.kind or "checkpoints"][0] / file
+                raise UsageError(f"{_printable(name)!r} is not in the model catalogue (see `latent-studio models "
+                                 "--catalogue`), nor a URL or owner/repo/file")
+            kind = args.kind or "checkpoints"
+            # The name is decoded first and then checked, so an encoded "../" cannot leave the folder.
+            file = url_file_name(url)
+            if not file.lower().endswith(model_suffixes(kind)):
+                raise UsageError(f"{file!r} is not a model file name (a {kind} model ends in "
+                                 f"{', '.join(model_suffixes(kind))}); nothing was downloaded")
+            dest = settings.models_dir / SUBFOLDERS[kind][0] / file
             progress = _ByteProgress(file)
             try:
                 paths = [download(url, dest, sha256=args.sha256, progress=progress)]
             finally:
                 progress.end()
+    except UnsafeName as exc:
+        raise UsageError(str(exc)) from None
     except DownloadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return EXIT_NODE_FAILED
     for p in paths:
         print(p)

@@ -73,7 +73,7 @@ def sink(ctx, image, tag):
     ctx.add_output_file(f"{tag}.txt")
 
 
-def _family(params):
+def _family(params, services):
     return params.get("family")
 
 
@@ -116,3 +116,16 @@ def reset() -> None:
     CALLS.clear()
     SINK_LOG.clear()
     HOOKS.clear()
+
+
+def services(*, output_dir=None, search_dirs=(), models=None, settings=None, preview_decoder=None):
+    """A RunServices for a test: fixed folders, and an existing model manager if one is given."""
+    from pathlib import Path
+
+    from studio.core.services import RunServices
+    from studio.core.settings import Settings
+
+    return RunServices(settings=settings or Settings(), search_dirs=tuple(Path(d) for d in search_dirs),
+                       output_dir=Path(output_dir) if output_dir else None,
+                       models_provider=(lambda: models) if models is not None else None,
+                       preview_decoder=preview_decoder)

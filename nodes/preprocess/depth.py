@@ -34,9 +34,7 @@ def depth(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: in
         depth_hint,
         predict_depth,
     )
-    from studio.diffusion.model_manager import get_model_manager
-
-    ann = folders.load(get_model_manager(ctx), DEPTH_MODELS[model], build_depth,
+    ann = folders.load(ctx.models, DEPTH_MODELS[model], build_depth,
                        lambda f, text: ctx.progress(0.2 * f, text))
     metric = ann.model_type in METRIC_TYPES
     return each_frame(ctx, image, lambda rgb: depth_hint(predict_depth(ann, rgb), metric=metric),

@@ -48,9 +48,7 @@ def pose(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: int
         detect_people,
         estimate_keypoints,
     )
-    from studio.diffusion.model_manager import get_model_manager
-
-    mm = get_model_manager(ctx)
+    mm = ctx.models
     detector = folders.load(mm, DETECTOR, build_detector, lambda f, text: ctx.progress(0.1 * f, text))
     estimator = folders.load(mm, POSE_MODELS[model], build_pose, lambda f, text: ctx.progress(0.1 + 0.1 * f, text))
     batch = check_image(image)

@@ -29,9 +29,7 @@ def segmentation(ctx: NodeContext, image: np.ndarray, model: str, detect_resolut
     from studio.diffusion.annotators.detect_resolution import resize
     from studio.diffusion.annotators.palette import paint_labels
     from studio.diffusion.annotators.segmentation import SEGMENTATION_MODELS, build_segmenter, segment
-    from studio.diffusion.model_manager import get_model_manager
-
-    ann = folders.load(get_model_manager(ctx), SEGMENTATION_MODELS[model], build_segmenter,
+    ann = folders.load(ctx.models, SEGMENTATION_MODELS[model], build_segmenter,
                        lambda f, text: ctx.progress(0.2 * f, text))
     batch = np.asarray(image)
     size = batch.shape[-3:-1]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .services import RunServices
+
 if TYPE_CHECKING:
     from .graph import GraphSnapshot
+    from .settings import Settings
 
 
 class NodeFailure(Exception):
@@ -50,11 +53,11 @@ class NodeContext:
         run_id: int,
         cancel: CancelToken,
         emit: Callable[[str, dict[str, Any]], None],
-        services: Mapping[str, Any],
+        services: RunServices | None = None,
         snapshot: GraphSnapshot | None = None,
     ) -> None:
         self.node_id, self.title, self.run_id = node_id, title, run_id
-        self.services = services
+        self.services = services if services is not None else RunServices()
         self.snapshot = snapshot
         self._cancel = cancel
         self._emit = emit
@@ -76,6 +79,7 @@ class NodeContext:
 
     def add_output_file(self, path: str | Path) -> None:
         self.output_files.append(str(path))
+        self._emit("output_file", {"path": str(path)})
 
     # -- cancel ---------------------------------------------------------------------------------
     @property
@@ -85,19 +89,44 @@ class NodeContext:
     def check_cancel(self) -> None:
         self._cancel.raise_if_cancelled()
 
-    # -- services -------------------------------------------------------------------------------
+    # -- services (typed accessors over this run's RunServices) -----------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def output_dir(self) -> Path:
+        """Where this run saves files (the user's choice; a workflow may only name subfolders)."""
+        if self.services.output_dir is None:
+            raise NodeFailure("this run has no output folder")
+        return self.services.output_dir
+
+    @property
+    def search_dirs(self) -> tuple[Path, ...]:
+        return self.services.search_dirs
+
+    @property
+    def models(self) -> Any:
+        """The model manager of this run (built on first use from this run's settings)."""
+        mm = self.services.models()
+        if mm is None:
+            raise NodeFailure("this run has no model manager")
+        return mm
+
+    def preview_decoder(self, family: str) -> Any:
+        """A full-size preview decoder (TAESD) for ``family``, or None for the fast approximation."""
+        finder = self.services.preview_decoder
+        return finder(family) if finder is not None else None
+
     def service(self, name: str) -> Any:
+        """A named extra service (for plugins)."""
         try:
-            return self.services[name]
+            return self.services.extra[name]
         except KeyError:
             raise NodeFailure(f"this run has no {name!r} service") from None
 
     def optional_service(self, name: str) -> Any:
-        """A service if this run offers it (built on first use), else None."""
-        try:
-            return self.services[name]
-        except KeyError:
-            return None
+        return self.services.extra.get(name)
 
     @property
     def workflow_text(self) -> str:
@@ -107,7 +136,7 @@ class NodeContext:
         return document_text(dict(self.snapshot.document)) if self.snapshot else ""
 
     def resolve_file(self, value: str, what: str = "file") -> Path:
-        return resolve_file(value, self.services.get("search_dirs", ()), what)
+        return resolve_file(value, self.services.search_dirs, what)
 
 
 def resolve_file(value: str, search_dirs: Sequence[str | Path], what: str = "file") -> Path:

@@ -65,6 +65,15 @@ class NodeLog(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OutputFile(Event):
+    """A node wrote a file (a saved image): for the history's "reveal the file"."""
+
+    kind: ClassVar[str] = "output_file"
+    node: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeFinished(Event):
     kind: ClassVar[str] = "node_finished"
     node: str = ""

@@ -21,6 +21,7 @@ from . import events as ev
 from .cache import OutputCache
 from .context import CancelledError, CancelToken, NodeContext, NodeFailure, OutOfMemory
 from .graph import GraphSnapshot, SnapNode
+from .services import RunServices
 
 EventCallback = Callable[[ev.Event], None]
 DEFAULT_CACHE_BYTES = 4 * 1024**3
@@ -33,28 +34,31 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 class Executor:
-    def __init__(self, *, cache_bytes: int = DEFAULT_CACHE_BYTES, services: Mapping[str, Any] | None = None) -> None:
+    """Runs snapshots one at a time. What a run may use (settings, models, folders) comes with each
+    run as a ``RunServices``: the executor keeps only caches between runs."""
+
+    def __init__(self, *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.cache = OutputCache(cache_bytes)
-        self.services: dict[str, Any] = dict(services or {})
         self._effects: dict[str, str] = {}  # side-effecting node id -> signature it last ran with
         self._latest: dict[str, str] = {}  # node id -> signature of its latest good outputs
         self._run_lock = threading.Lock()
         self._runs = 0
 
     # -- signatures -----------------------------------------------------------------------------
-    def signatures(self, snap: GraphSnapshot) -> dict[str, str]:
+    def signatures(self, snap: GraphSnapshot, services: RunServices | None = None) -> dict[str, str]:
+        services = services or RunServices()
         sigs: dict[str, str] = {}
         for node_id in snap.order:
-            sigs[node_id] = self._signature(snap.nodes[node_id], sigs)
+            sigs[node_id] = self._signature(snap.nodes[node_id], sigs, services)
         return sigs
 
-    def _signature(self, node: SnapNode, upstream: Mapping[str, str]) -> str:
+    def _signature(self, node: SnapNode, upstream: Mapping[str, str], services: RunServices) -> str:
         inputs = sorted((name, upstream.get(src, "?"), port) for name, (src, port) in node.inputs.items())
         fingerprint = None
         nt = node.type
         if nt is not None and nt.fingerprint is not None:
             try:
-                fingerprint = nt.fingerprint(node.params, self.services)
+                fingerprint = nt.fingerprint(node.params, services)
             except Exception as exc:  # an unreadable file: the node itself will report it
                 fingerprint = f"error:{exc}"
         blob = json.dumps([node.type_id, node.version, node.params, inputs, fingerprint], sort_keys=True,
@@ -73,16 +77,18 @@ class Executor:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, snap: GraphSnapshot, on_event: EventCallback | None = None,
-            cancel: CancelToken | None = None) -> ev.RunSummary:
+            cancel: CancelToken | None = None, *, services: RunServices | None = None) -> ev.RunSummary:
         with self._run_lock:
             self._runs += 1
-            return _Run(self, snap, self._runs, on_event, cancel or CancelToken()).execute()
+            run = _Run(self, snap, self._runs, on_event, cancel or CancelToken(), services or RunServices())
+            return run.execute()
 
 
 class _Run:
     def __init__(self, ex: Executor, snap: GraphSnapshot, run_id: int, on_event: EventCallback | None,
-                 cancel: CancelToken) -> None:
+                 cancel: CancelToken, services: RunServices) -> None:
         self.ex, self.snap, self.run_id, self.cancel = ex, snap, run_id, cancel
+        self.services = services
         self._on_event = on_event
         self.executed: list[str] = []
         self.cached: list[str] = []
@@ -105,7 +111,7 @@ class _Run:
         if not snap.order and snap.nodes:
             self.failed["graph"] = "the graph has a loop"
             return self._finish(t0)
-        sigs = ex.signatures(snap)
+        sigs = ex.signatures(snap, self.services)
 
         # Nodes that cannot run: invalid, placeholders. They and their dependants are not run.
         blocked: dict[str, str] = {}
@@ -223,9 +229,11 @@ class _Run:
                 self.emit(ev.Preview(self.run_id, node.id, data["image"], data["step"]))
             elif kind == "log":
                 self.emit(ev.NodeLog(self.run_id, node.id, data["level"], data["message"]))
+            elif kind == "output_file":
+                self.emit(ev.OutputFile(self.run_id, node.id, data["path"]))
 
         ctx = NodeContext(node_id=node.id, title=node.title, run_id=self.run_id, cancel=self.cancel, emit=emit,
-                          services=self.ex.services, snapshot=self.snap)
+                          services=self.services, snapshot=self.snap)
         self.emit(ev.NodeStarted(self.run_id, node.id))
         t = time.perf_counter()
         try:

@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("torch")
 
+from studio.app.run_services import ModelManagers, build_run_services  # noqa: E402
 from studio.compat import import_a1111, load_any  # noqa: E402
 from studio.core.executor import Executor  # noqa: E402
 from studio.core.registry import default_registry  # noqa: E402
 from studio.core.settings import Settings  # noqa: E402
-from studio.services import make_services  # noqa: E402
 
 from .helpers import CORPUS  # noqa: E402
 
@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def services(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
     shutil.copy(ROOT / "resources" / "images" / "sample.png", tmp_path / "sample.png")
-    svc = make_services(Settings(dtype="fp32", device="cpu"), output_dir=tmp_path / "out")
-    svc.set_workflow_path(tmp_path / "flow.json")  # images are looked up next to it
-    return svc
+    # images are looked up next to the workflow
+    return build_run_services(Settings(dtype="fp32", device="cpu"), ModelManagers(), output_dir=tmp_path / "out",
+                              workflow_path=tmp_path / "flow.json")
 
 
 def _small(graph, steps: int = 2) -> None:
@@ -44,7 +44,7 @@ def _small(graph, steps: int = 2) -> None:
 
 def _run(graph, services):
     assert not [p for p in graph.validate() if p.severity == "error"]
-    summary = Executor(services=services).run(graph.snapshot())
+    summary = Executor().run(graph.snapshot(), services=services)
     assert summary.ok, summary.failed
     return summary
 

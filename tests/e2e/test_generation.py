@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from studio.app.run_services import ModelManagers, build_run_services
 from studio.core.executor import Executor
 from studio.core.graph import Graph
 from studio.core.registry import default_registry
 from studio.core.settings import Settings
-from studio.services import make_services
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = ROOT / "resources" / "workflows"
@@ -61,8 +61,8 @@ def test_other_examples_run(services, flow):
     if flow == "txt2img":
         g.set_param(_id(flow, "latent"), "width", 64)
         g.set_param(_id(flow, "latent"), "height", 64)
-    services.set_workflow_path(FLOWS / f"{flow}.json")
-    summary = Executor(services=services).run(g.snapshot())
+    services = services.with_workflow_dir(FLOWS)
+    summary = Executor().run(g.snapshot(), services=services)
     assert summary.ok, summary.failed
     assert len(summary.outputs) == 1
 
@@ -87,7 +87,7 @@ def _txt2img_graph(reg, seed: int, steps: int = 3, size: int = 64) -> tuple[Grap
 @pytest.fixture
 def services(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
-    return make_services(Settings(dtype="fp32", device="cpu"), output_dir=tmp_path)
+    return build_run_services(Settings(dtype="fp32", device="cpu"), ModelManagers(), output_dir=tmp_path)
 
 
 def test_same_seed_twice_gives_identical_png_bytes(services, tmp_path):
@@ -95,7 +95,7 @@ def test_same_seed_twice_gives_identical_png_bytes(services, tmp_path):
     outputs = []
     g, _ids = _txt2img_graph(reg, seed=99)
     for _ in range(2):  # two executors: no cached result is shared
-        summary = Executor(services=services).run(g.snapshot())
+        summary = Executor().run(g.snapshot(), services=services)
         assert summary.ok, summary.failed
         outputs.append(Path(summary.outputs[0]).read_bytes())
     assert outputs[0] == outputs[1]
@@ -108,8 +108,8 @@ def test_graph_latents_match_the_diffusers_pipeline(services):
 
     reg = default_registry()
     g, ids = _txt2img_graph(reg, seed=5, steps=4)
-    ex = Executor(services=services)
-    summary = ex.run(g.snapshot())
+    ex = Executor()
+    summary = ex.run(g.snapshot(), services=services)
     assert summary.ok, summary.failed
     ours = ex.outputs_of(ids["sampler"])[0].samples
     unet, clip, vae = ex.outputs_of(ids["ckpt"])
@@ -143,7 +143,7 @@ def test_the_preview_stream_has_one_frame_per_step(services):
     reg = default_registry()
     g, ids = _txt2img_graph(reg, seed=1, steps=5)
     frames = []
-    summary = Executor(services=services).run(g.snapshot(), lambda e: frames.append(e) if isinstance(
+    summary = Executor().run(g.snapshot(), services=services, on_event=lambda e: frames.append(e) if isinstance(
         e, ev.Preview) and e.node == ids["sampler"] else None)
     assert summary.ok
     assert [f.step for f in frames] == [1, 2, 3, 4, 5]
@@ -153,8 +153,8 @@ def test_the_preview_stream_has_one_frame_per_step(services):
 def test_out_of_memory_is_a_node_error_that_frees_the_cache_and_the_next_run_works(services, monkeypatch):
     reg = default_registry()
     g, ids = _txt2img_graph(reg, seed=3, steps=2)
-    ex = Executor(services=services)
-    assert ex.run(g.snapshot()).ok
+    ex = Executor()
+    assert ex.run(g.snapshot(), services=services).ok
     unet = ex.outputs_of(ids["ckpt"])[0].unet
     real_forward = unet.forward
 
@@ -163,12 +163,12 @@ def test_out_of_memory_is_a_node_error_that_frees_the_cache_and_the_next_run_wor
 
     monkeypatch.setattr(unet, "forward", exhausted)
     g.set_param(ids["sampler"], "seed", 4)
-    summary = ex.run(g.snapshot())
+    summary = ex.run(g.snapshot(), services=services)
     message = summary.failed[ids["sampler"]]
     assert "out of memory" in message and "smaller size" in message
     assert len(ex.cache) == 0  # cached results were dropped to give memory back
     monkeypatch.setattr(unet, "forward", real_forward)
-    again = ex.run(g.snapshot())
+    again = ex.run(g.snapshot(), services=services)
     assert again.ok and ids["sampler"] in again.executed
 
 

@@ -2,6 +2,8 @@ import pytest
 
 from studio.core.context import CancelToken, NodeContext
 
+from ..helpers import services as run_services
+
 
 class Recorder:
     def __init__(self):
@@ -17,7 +19,8 @@ def make_ctx(tmp_path):
         services.setdefault("search_dirs", [str(tmp_path)])
         services.setdefault("output_dir", str(tmp_path / "out"))
         rec = Recorder()
-        ctx = NodeContext(node_id="n", title="Node", run_id=1, cancel=CancelToken(), emit=rec, services=services)
+        ctx = NodeContext(node_id="n", title="Node", run_id=1, cancel=CancelToken(), emit=rec,
+                          services=run_services(**services))
         ctx.recorder = rec
         return ctx
 

@@ -13,6 +13,8 @@ from studio.core.pngmeta import PARAMETERS_KEY, WORKFLOW_KEY, read_text_chunks
 from studio.core.registry import default_registry
 from studio.core.workflow import load_file
 
+from ..helpers import services as run_services
+
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "images" / "sample.png"
 
 
@@ -98,7 +100,7 @@ def test_saved_png_carries_the_workflow_and_runs_again(tmp_path):
     save = g.add_node("image.save", params={"prefix": "embedded"})
     g.connect(load.id, "image", edges.id, "image")
     g.connect(edges.id, "image", save.id, "images")
-    summary = Executor(services={"output_dir": str(tmp_path), "search_dirs": []}).run(g.snapshot())
+    summary = Executor().run(g.snapshot(), services=run_services(output_dir=tmp_path))
     assert summary.ok and len(summary.outputs) == 1
     png = Path(summary.outputs[0])
     texts = read_text_chunks(png)
@@ -123,7 +125,7 @@ def test_save_options_strip_metadata_and_sidecar(tmp_path):
     side = g.add_node("image.save", params={"prefix": "side", "embed_workflow": False, "sidecar_json": True})
     g.connect(load.id, "image", plain.id, "images")
     g.connect(load.id, "image", side.id, "images")
-    summary = Executor(services={"output_dir": str(tmp_path), "search_dirs": []}).run(g.snapshot())
+    summary = Executor().run(g.snapshot(), services=run_services(output_dir=tmp_path))
     assert summary.ok
     bare = tmp_path / "plain_00001.png"
     assert read_text_chunks(bare) == {}
@@ -131,3 +133,82 @@ def test_save_options_strip_metadata_and_sidecar(tmp_path):
     assert WORKFLOW_KEY not in texts and PARAMETERS_KEY in texts  # other tools still read the parameters
     sidecar = tmp_path / "side_00001.json"
     assert load_file(sidecar, reg).nodes.keys() == g.nodes.keys()
+
+
+@pytest.mark.parametrize("folder", ["/tmp/evil", "../escape", "a/../../escape", "~", "~/evil", "~root/x"])
+def test_save_folder_from_a_file_stays_inside_the_output_folder(make_ctx, tmp_path, folder):
+    ctx = make_ctx()
+    with pytest.raises(NodeFailure, match="folder .* must be a subfolder of the output folder"):
+        save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder=folder, prefix="pic",
+                   embed_workflow=False)
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert written == []  # nothing created anywhere, not even the output folder
+
+
+def test_a_relative_subfolder_is_created_inside_the_output_folder(make_ctx, tmp_path):
+    ctx = make_ctx()
+    save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder="day/one", prefix="pic",
+               embed_workflow=False)
+    assert ctx.output_files == [str(tmp_path / "out" / "day" / "one" / "pic_00001.png")]
+
+
+def test_a_sidecar_never_overwrites_and_keeps_its_number_with_the_png(tmp_path):
+    (tmp_path / "pic_00001.png").write_bytes(b"precious")
+    (tmp_path / "pic_00002.json").write_text("precious")  # the next PNG name is free, its sidecar's is not
+    g = Graph(default_registry())
+    load = g.add_node("image.load", params={"image": str(SAMPLE)})
+    save = g.add_node("image.save", params={"prefix": "pic", "sidecar_json": True})
+    g.connect(load.id, "image", save.id, "images")
+    for _ in range(2):
+        g.nodes[save.id].params["embed_workflow"] = not g.nodes[save.id].params["embed_workflow"]  # run again
+        assert Executor().run(g.snapshot(), services=run_services(output_dir=tmp_path)).ok
+    assert (tmp_path / "pic_00001.png").read_bytes() == b"precious"
+    assert (tmp_path / "pic_00002.json").read_text() == "precious"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["pic_00001.png", "pic_00002.json", "pic_00003.json", "pic_00003.png",
+                     "pic_00004.json", "pic_00004.png"]
+    assert load_file(tmp_path / "pic_00004.json", default_registry()).nodes.keys() == g.nodes.keys()
+
+
+def test_save_never_follows_a_link_at_the_next_name(make_ctx, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    (out / "pic_00001.png").symlink_to(victim)  # dangling: writing through it would create the victim
+    ctx = make_ctx()
+    save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder="", prefix="pic", embed_workflow=False)
+    assert not victim.exists()
+    assert ctx.output_files == [str(out / "pic_00002.png")]
+
+
+def test_a_prefix_too_long_for_a_file_name_is_a_clean_error(make_ctx, tmp_path):
+    ctx = make_ctx()
+    with pytest.raises(NodeFailure, match="prefix is 300 bytes"):
+        save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder="", prefix="é" * 150,
+                   embed_workflow=False)
+    save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder="", prefix="p" * 240, embed_workflow=False)
+    assert Path(ctx.output_files[0]).name == "p" * 240 + "_00001.png"
+
+
+def test_saved_pngs_appear_only_complete(make_ctx, tmp_path, monkeypatch):
+    # The PNG gets its final name only once written in full: a failure part-way leaves nothing there.
+    import studio.core.atomic as atomic
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
+    ctx = make_ctx()
+    with pytest.raises(NodeFailure, match="No space left"):
+        save_image(ctx, images=np.zeros((1, 8, 8, 3), np.float32), folder="", prefix="pic", embed_workflow=False)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_load_refuses_an_image_over_the_pixel_budget_before_decoding(make_ctx, tmp_path):
+    # 13000 x 13000 black pixels compress to a few hundred KB; decoded they would take gigabytes.
+    big = tmp_path / "big.png"
+    Image.new("1", (13000, 13000)).save(big, optimize=True)
+    assert big.stat().st_size < 2_000_000
+    ctx = make_ctx()
+    with pytest.raises(NodeFailure, match=r"big\.png is 13000×13000 pixels"):
+        load_image(ctx, image="big.png")

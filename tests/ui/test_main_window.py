@@ -12,6 +12,7 @@ from studio.core.graph import Graph
 from studio.core.workflow import dumps
 from studio.ui.canvas.view import NODE_TYPE_MIME
 from tests import helpers
+from tests.helpers import services as run_services
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "resources" / "images" / "sample.png"
@@ -238,7 +239,7 @@ def test_dropping_an_image_and_a_workflow_png(make_window, qtbot, tmp_path):
     g.connect(load.id, "image", save.id, "images")
     from studio.core.executor import Executor
 
-    out = Executor(services={"output_dir": str(tmp_path), "search_dirs": []}).run(g.snapshot()).outputs[0]
+    out = Executor().run(g.snapshot(), services=run_services(output_dir=tmp_path)).outputs[0]
     fresh = make_window()
     md = QMimeData()
     md.setUrls([QUrl.fromLocalFile(out)])

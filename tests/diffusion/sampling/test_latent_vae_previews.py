@@ -15,7 +15,7 @@ from studio.diffusion.values import Latent
 def _ctx():
     events = []
     ctx = NodeContext(node_id="n", title="Node", run_id=1, cancel=CancelToken(),
-                      emit=lambda kind, data: events.append((kind, data)), services={})
+                      emit=lambda kind, data: events.append((kind, data)))
     return ctx, events
 
 

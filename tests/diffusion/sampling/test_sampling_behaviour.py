@@ -131,7 +131,7 @@ def test_sdxl_size_conditioning_is_used(sdxl):
 def _ctx(cancel=None):
     events = []
     ctx = NodeContext(node_id="s", title="Sampler", run_id=1, cancel=cancel or CancelToken(),
-                      emit=lambda kind, data: events.append((kind, data)), services={})
+                      emit=lambda kind, data: events.append((kind, data)))
     return ctx, events
 
 

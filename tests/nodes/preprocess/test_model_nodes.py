@@ -20,6 +20,8 @@ from studio.core.registry import default_registry
 from studio.core.settings import Settings
 from studio.diffusion.annotators.palette import ade20k_palette
 
+from ...helpers import services as run_services
+
 
 def photo() -> np.ndarray:
     return (data.astronaut()[::2, ::2].astype(np.float32) / 255.0)[None]  # 256 × 256
@@ -134,7 +136,7 @@ def test_the_rest_of_the_graph_runs_when_weights_are_missing(tmp_path):
     g.connect(load.id, "image", dep.id, "image")
     g.connect(load.id, "image", soft.id, "image")
     g.connect(soft.id, "image", save.id, "images")
-    summary = Executor(services={"output_dir": str(tmp_path), "search_dirs": [], "models": mm}).run(g.snapshot())
+    summary = Executor().run(g.snapshot(), services=run_services(output_dir=tmp_path, models=mm))
     assert "Depth Anything V2 Small weights not found" in summary.failed[dep.id]
     assert len(summary.outputs) == 1 and Path(summary.outputs[0]).name.startswith("soft")
 
