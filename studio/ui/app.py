@@ -8,6 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from studio.core.settings import Settings
+
 
 def create_app(argv: list[str] | None = None) -> QApplication:
     # The evaluator thread runs Python between torch kernels; handing the GIL over every 1 ms
@@ -23,12 +25,13 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def any_checkpoints(settings: object) -> bool:
-    try:
-        from studio.diffusion.model_folders import list_models
+def any_checkpoints(settings: Settings) -> bool:
+    """Whether any checkpoint is installed in the model folders (the first-run banner hides then)."""
+    from studio.diffusion.model_folders import list_models
 
-        return bool(list_models(settings, "checkpoints"))  # type: ignore[arg-type]
-    except Exception:
+    try:
+        return bool(list_models(settings.model_roots, "checkpoints"))
+    except OSError:  # an unreadable models folder: show the banner, which says where models go
         return False
 
 
@@ -38,28 +41,27 @@ def open_initial(window: object, flow: Path | None, *, ask_restore: object = Non
     from .main_window import FIRST_RUN, MainWindow
 
     assert isinstance(window, MainWindow)
-    found = recovery.find()
-    if found is not None:
-        ask = ask_restore or (lambda r: QMessageBox.question(
-            window, "Restore unsaved work?",
-            "Latent Studio did not close cleanly last time. Restore the workflow you were editing?",
-        ) == QMessageBox.StandardButton.Yes)
+    ask = ask_restore or (lambda r: QMessageBox.question(
+        window, "Restore unsaved work?",
+        "Latent Studio did not close cleanly last time. Restore the workflow you were editing?",
+    ) == QMessageBox.StandardButton.Yes)
+    # Files left by studios that are no longer running, newest first; running ones are not offered.
+    for found in recovery.find_all():
         if ask(found):  # type: ignore[operator]
             from studio.core.workflow import WorkflowError, load
 
             try:
                 graph = load(found.workflow, window.registry)
+                recovery.claim(found)
                 window.set_graph(graph, Path(found.original_path) if found.original_path else None, clean=False)
                 window.show_message("Restored the unsaved workflow from the last session")
-                return
+                return  # older files are offered at the next start
             except WorkflowError as exc:
                 window.error_box("Cannot restore", str(exc))
-        recovery.discard()
+        recovery.discard(found)
     if flow is not None and window.open_file(flow, ask=False):
         return
-    window.open_file(FIRST_RUN, ask=False)
-    window.path = None  # the example is a template: Save asks where
-    window._update_title()
+    window.open_file(FIRST_RUN, ask=False)  # a shipped example opens untitled: Save asks where
     if not any_checkpoints(window.settings):
         window.show_first_run_banner()
 

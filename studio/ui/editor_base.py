@@ -7,7 +7,7 @@ through ``edited(value, final)``: ``final=False`` while a slider is dragged or t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,28 +16,29 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from studio.core.nodetype import Input
+from studio.core.services import RunServices
 
 
 @dataclass
 class EditorContext:
-    """Where file editors look for things; ``None`` means "from the saved settings, when needed"."""
+    """Where file editors look for things: fixed lists, or the open document's lookup services
+    (the session's current settings and the workflow's folder)."""
 
     model_roots: Sequence[Path] | None = None
     search_dirs: Sequence[str] | None = None
+    lookup: Callable[[], RunServices] | None = None
 
     def roots(self) -> list[Path]:
         if self.model_roots is not None:
             return [Path(p) for p in self.model_roots]
-        from studio.core.settings import Settings
-
-        return Settings.load().model_roots
+        return list((self.lookup or RunServices)().model_roots)
 
     def image_dirs(self) -> list[Path]:
         if self.search_dirs is not None:
             return [Path(p) for p in self.search_dirs]
-        from studio.core.settings import Settings
-
-        return [Path.cwd(), Settings.load().input_path]
+        if self.lookup is not None:
+            return list(self.lookup().search_dirs)
+        return [Path.cwd(), RunServices().settings.input_path]
 
 
 class ParamEditor(QWidget):

@@ -12,7 +12,7 @@ import random
 from typing import Any
 
 import qtawesome as qta
-from PySide6.QtCore import Property, QRegularExpression, Qt, Signal
+from PySide6.QtCore import QRegularExpression, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -238,10 +238,8 @@ def random_seed() -> int:
 
 
 class SeedEditor(ParamEditor):
-    """An exact 64-bit seed (a validated line edit: spin boxes are 32-bit or floating point), a dice
-    button, and a mode saying whether the seed changes after each run."""
-
-    mode_changed = Signal(str)
+    """An exact 64-bit seed (a validated line edit: spin boxes are 32-bit or floating point) and a dice
+    button. What happens to it after each run is the node's own ``seed_control`` parameter."""
 
     def __init__(self, inp: Input, parent: QWidget | None = None) -> None:
         super().__init__(inp, parent)
@@ -254,16 +252,9 @@ class SeedEditor(ParamEditor):
         self.dice.setToolTip("New random seed")
         self.dice.setAutoRaise(True)
         self.dice.clicked.connect(self.randomize)
-        self.mode_combo = QComboBox()
-        self.mode_combo.addItem(qta.icon("mdi6.lock-outline"), "fixed", "fixed")
-        self.mode_combo.addItem(qta.icon("mdi6.shuffle-variant"), "randomize", "randomize")
-        self.mode_combo.setToolTip("After each run: keep this seed, or pick a new random one")
-        self.mode_combo.currentIndexChanged.connect(lambda _i: self.mode_changed.emit(self.mode()))
-        guard_wheel(self.mode_combo)
         row = hbox(self)
         row.addWidget(self.line, 1)
         row.addWidget(self.dice)
-        row.addWidget(self.mode_combo)
 
     def value(self) -> int:
         text = self.line.text().strip()
@@ -282,19 +273,6 @@ class SeedEditor(ParamEditor):
     def randomize(self) -> None:
         self.line.setText(str(random_seed()))
         self._changed(final=True)
-
-    def mode(self) -> str:
-        return self.mode_combo.currentData()
-
-    def set_mode(self, mode: str) -> None:
-        index = self.mode_combo.findData(mode)
-        if index >= 0:
-            self.mode_combo.setCurrentIndex(index)
-
-    seedMode = Property(str, mode, set_mode, notify=mode_changed)
-
-    def randomize_after_run(self) -> bool:
-        return self.mode() == "randomize"
 
 
 # -- anything else ---------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The evaluator thread: runs the executor off the GUI thread and reports through queued signals.
+"""The evaluator thread: runs the session's queued jobs off the GUI thread.
 
-The GUI thread never runs a node. Preview frames are coalesced: the worker keeps only the latest
-frame and signals once until the GUI has taken it, so a slow GUI drops stale frames instead of
-slowing the sampler.
+Every event of the session (the executor's run events and the queue's own) reaches the GUI through
+one Qt signal, ``event``, carrying the event object unchanged; the window dispatches on its type.
+The GUI thread never runs a node. Preview frames are coalesced: only the latest frame is kept and
+signalled once until the GUI takes it, so a slow GUI drops stale frames instead of slowing the
+sampler.
 """
 
 from __future__ import annotations
@@ -12,40 +14,21 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from studio.app import Job, Session
+from studio.app import events as sev
 from studio.core import events as ev
-from studio.core.context import CancelToken
-from studio.core.executor import Executor
-from studio.core.graph import GraphSnapshot
 
 
 class _Worker(QObject):
-    run_started = Signal(int, list)
-    node_started = Signal(str)
-    progress = Signal(str, float, str)
-    node_finished = Signal(str, bool)
-    node_error = Signal(str, str)
-    node_log = Signal(str, str, str)
-    cancelled = Signal()
-    run_finished = Signal(object)
-    preview_ready = Signal()
     warmed_up = Signal()
 
-    def __init__(self, executor: Executor) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
-        self.executor = executor
-        self.cancel_token = CancelToken()
-        self._preview_lock = threading.Lock()
-        self._latest_preview: ev.Preview | None = None
-        self._preview_signalled = False
-        self.previews_emitted = 0
+        self.session = session
 
-    @Slot(object, object)
-    def run(self, snapshot: GraphSnapshot, token: CancelToken) -> None:
-        self.cancel_token = token
-        try:
-            self.executor.run(snapshot, self._on_event, token)
-        except Exception as exc:  # the executor reports node errors itself; this is a last guard
-            self.run_finished.emit(ev.RunSummary(-1, failed={"graph": f"{type(exc).__name__}: {exc}"}))
+    @Slot(object)
+    def run(self, job: Job) -> None:
+        self.session.execute(job)
 
     @Slot()
     def warm_up(self) -> None:
@@ -64,95 +47,95 @@ class _Worker(QObject):
             pass
         self.warmed_up.emit()
 
+
+class Evaluator(QObject):
+    """GUI-side handle of the evaluator thread: starts the session's queued jobs one at a time."""
+
+    event = Signal(object)  # every session and run event, unchanged
+    preview_ready = Signal()
+    _request = Signal(object)
+    _warm = Signal()
+
+    def __init__(self, session: Session, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.thread = QThread()
+        self.thread.setObjectName("latent-studio-evaluator")
+        self.worker = _Worker(session)
+        self.worker.moveToThread(self.thread)
+        self._request.connect(self.worker.run)
+        self._warm.connect(self.worker.warm_up)
+        self._preview_lock = threading.Lock()
+        self._latest_preview: ev.Preview | None = None
+        self._preview_signalled = False
+        self.previews_emitted = 0
+        self._busy = False
+        self._closed = False
+        session.listeners.append(self._on_session_event)
+        self.event.connect(self._after_event)
+        self.thread.start()
+
+    @property
+    def executor(self) -> Any:
+        return self.session.executor
+
+    @property
+    def busy(self) -> bool:
+        """A job is running or waiting."""
+        return self._busy or bool(self.session.queue.pending())
+
+    # -- called from any thread ------------------------------------------------------------------
+    def _on_session_event(self, e: Any) -> None:
+        if isinstance(e, sev.GraphEdited):
+            return  # the canvas listens to the graph itself
+        if isinstance(e, ev.Preview):
+            self.previews_emitted += 1
+            with self._preview_lock:
+                self._latest_preview = e
+                if self._preview_signalled:
+                    return
+                self._preview_signalled = True
+            self.preview_ready.emit()
+            return
+        self.event.emit(e)
+
     def take_preview(self) -> ev.Preview | None:
         with self._preview_lock:
             frame, self._latest_preview = self._latest_preview, None
             self._preview_signalled = False
             return frame
 
-    def _on_event(self, e: ev.Event) -> None:
-        kind = e.kind
-        if kind == "preview":
-            self.previews_emitted += 1
-            with self._preview_lock:
-                self._latest_preview = e  # type: ignore[assignment]
-                if self._preview_signalled:
-                    return
-                self._preview_signalled = True
-            self.preview_ready.emit()
-        elif kind == "progress":
-            self.progress.emit(e.node, e.fraction, e.text)  # type: ignore[attr-defined]
-        elif kind == "node_started":
-            self.node_started.emit(e.node)  # type: ignore[attr-defined]
-        elif kind == "node_finished":
-            self.node_finished.emit(e.node, e.cached)  # type: ignore[attr-defined]
-        elif kind == "node_error":
-            self.node_error.emit(e.node, e.message)  # type: ignore[attr-defined]
-        elif kind == "node_log":
-            self.node_log.emit(e.node, e.level, e.message)  # type: ignore[attr-defined]
-        elif kind == "run_started":
-            self.run_started.emit(e.run_id, list(e.to_execute))  # type: ignore[attr-defined]
-        elif kind == "cancelled":
-            self.cancelled.emit()
-        elif kind == "run_finished":
-            self.run_finished.emit(e.summary)  # type: ignore[attr-defined]
+    # -- GUI thread ------------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Start the next queued job if none is running."""
+        if self._busy or self._closed:
+            return
+        job = self.session.queue.take_next()
+        if job is not None:
+            self._busy = True
+            self._request.emit(job)
 
-
-class Evaluator(QObject):
-    """GUI-side handle of the evaluator thread. One run at a time; a run asked for during a run
-    is queued (only the newest request is kept)."""
-
-    _request = Signal(object, object)
-    _warm = Signal()
-    queued = Signal()
-
-    def __init__(self, services: Any, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.executor = Executor(services=services)
-        self.thread = QThread()
-        self.thread.setObjectName("latent-studio-evaluator")
-        self.worker = _Worker(self.executor)
-        self.worker.moveToThread(self.thread)
-        self._request.connect(self.worker.run)
-        self._warm.connect(self.worker.warm_up)
-        self.worker.run_finished.connect(self._on_finished)
-        self.thread.start()
-        self._busy = False
-        self._pending: GraphSnapshot | None = None
-        self._token = CancelToken()
-
-    @property
-    def busy(self) -> bool:
-        return self._busy
-
-    def submit(self, snapshot: GraphSnapshot) -> bool:
-        """Start a run, or queue it behind the current one. Returns True if it started now."""
-        if self._busy:
-            self._pending = snapshot
-            self.queued.emit()
-            return False
-        self._busy = True
-        self._token = CancelToken()
-        self._request.emit(snapshot, self._token)
-        return True
+    @Slot(object)
+    def _after_event(self, e: Any) -> None:
+        if isinstance(e, sev.JobFinished):
+            self._busy = False
+            self.pump()
+        elif isinstance(e, sev.JobQueued | sev.QueueChanged):
+            self.pump()
 
     def warm_up(self) -> None:
         """Load the heavy libraries in the evaluator thread while the user is still looking around."""
         self._warm.emit()
 
     def cancel(self) -> None:
-        self._pending = None
-        self._token.cancel()
-
-    @Slot(object)
-    def _on_finished(self, summary: Any) -> None:
-        self._busy = False
-        if self._pending is not None:
-            snap, self._pending = self._pending, None
-            self.submit(snap)
+        """Cancel the running job and everything waiting."""
+        self.session.cancel_all()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
-        self.cancel()
+        self._closed = True
+        self.session.cancel_all()
+        if self._on_session_event in self.session.listeners:
+            self.session.listeners.remove(self._on_session_event)
         self.thread.quit()
         if not self.thread.wait(timeout_ms):
             self.thread.terminate()

@@ -185,7 +185,7 @@ def test_cancel_mid_run_leaves_the_app_ready(make_window, qtbot):
     w.run()
     qtbot.waitUntil(lambda: w.scene.node_items[steps].progress not in (None, 0.0), timeout=5000)
     w.run()  # a run during a run is queued, with a message
-    assert "in progress" in w.status_label.text()
+    assert "Queued 1 run(s) behind the current one" in w.status_label.text()
     w.cancel()
     at_cancel = len(done_steps)
     wait_run(w, qtbot)
@@ -302,7 +302,7 @@ def test_preview_frames_are_coalesced_without_blocking(make_window, qtbot):
     w.editor.set_param(steps, "steps", 200)
     w.run()
     wait_run(w, qtbot)
-    assert w.evaluator.worker.previews_emitted == 200
+    assert w.evaluator.previews_emitted == 200
     assert 1 <= w.preview.frames_received <= 200
     assert isinstance(w.last_previews[steps], np.ndarray)
 
@@ -323,26 +323,35 @@ def test_mouse_drag_moves_nodes_as_one_undo_step(make_window, qtbot):
     assert w.graph.nodes[nid].pos == (0.0, 0.0) and item.pos() == QPointF(0, 0)
 
 
-def test_randomized_seeds_change_after_each_run_and_are_saved(make_window, qtbot):
+def test_seed_policy_is_an_undoable_parameter_that_moves_the_seed_after_each_run(make_window, qtbot):
     w = make_window()
     w.show()
     reg = w.registry
-    from studio.core.nodetype import Out, Seed, node
+    from studio.core.nodetype import Out, Seed, SeedControl, node
 
-    @node("test.seeded", title="Seeded", category="Test", inputs=[Seed("seed", 5)], outputs=[Out("image", "IMAGE")])
-    def seeded(ctx, seed):
-        return np.zeros((1, 2, 2, 3), np.float32)
+    @node("test.seeded", title="Seeded", category="Test", inputs=[Seed("seed", 5), SeedControl("seed")],
+          outputs=[Out("image", "IMAGE")])
+    def seeded(ctx, seed, seed_control):
+        return np.full((1, 2, 2, 3), seed % 7 / 7, np.float32)
 
     reg.register(seeded)
     nid = w.editor.add_node("test.seeded", (0, 0))
     w.scene.node_items[nid].setSelected(True)
-    w.inspector.editor("seed").set_mode("randomize")
-    w.inspector.editor("seed").mode_changed.emit("randomize")
-    assert w.graph.nodes[nid].extra["seed_control"] == {"seed": "randomize"}
+    combo = w.inspector.editor("seed_control")
+    assert combo is not None  # the policy is a parameter row of its own
+    combo.set_value("increment")
+    combo.edited.emit("increment", True)
+    assert w.graph.nodes[nid].params["seed_control"] == "increment"
+    w.editor.stack.undo()
+    assert w.graph.nodes[nid].params.get("seed_control", "fixed") == "fixed"
+    w.editor.stack.redo()
+    w.batch_count.setValue(3)
     w.run()
     wait_run(w, qtbot)
-    assert w.graph.nodes[nid].params["seed"] != 5
-    assert '"seed_control": {' in dumps(w.graph)
+    assert w.graph.nodes[nid].params["seed"] == 8  # 5, 6 and 7 ran; 8 is next
+    ran = [job.snapshot.nodes[nid].params["seed"] for job in w.session.queue.history()]
+    assert ran == [5, 6, 7]
+    assert '"seed_control": "increment"' in dumps(w.graph)
 
 
 def test_tiny_model_run_streams_one_preview_frame_per_step(make_window, qtbot, tiny_root, monkeypatch):
@@ -369,7 +378,7 @@ def test_tiny_model_run_streams_one_preview_frame_per_step(make_window, qtbot, t
     w.preview.show_array = lambda arr, caption="": (shown.append(caption), original(arr, caption))
     w.run()
     wait_run(w, qtbot, timeout=120)
-    assert w.evaluator.worker.previews_emitted == 6
+    assert w.evaluator.previews_emitted == 6
     steps = [c.split(" · ")[0] for c in shown if c.startswith("step ")]
     assert steps == [f"step {i}" for i in range(2, 8)] or len(set(steps)) == len(steps)
     assert len(steps) == 6, steps  # the GUI keeps up with a sampler step: no frame dropped

@@ -203,17 +203,11 @@ def test_seed_keeps_exact_64_bit_values(qtbot):
     assert editor.line.text() == str(SEED_MAX)
 
 
-def test_seed_randomize_button_and_mode(qtbot):
+def test_seed_randomize_button(qtbot):
     editor = editor_for(qtbot, Seed())
     seen = record(editor)
     editor.dice.click()
     assert len(seen) == 1 and seen[0][1] is True and seen[0][0] == editor.value()
-    assert not editor.randomize_after_run()
-    editor.set_mode("randomize")
-    assert editor.randomize_after_run()
-    assert editor.property("seedMode") == "randomize"
-    editor.setProperty("seedMode", "fixed")
-    assert editor.mode() == "fixed"
 
 
 def test_model_editor_lists_model_files(qtbot, tmp_path):
