@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from studio.core.context import NodeFailure
-from studio.core.nodetype import Choice, Float, Int, Out, String, Wire, node
+from studio.core.nodetype import Choice, Float, Int, Out, Seed, SeedControl, String, Wire, node
 from studio.core.registry import Registry
 
 CALLS: Counter[str] = Counter()
@@ -101,7 +101,15 @@ def mask_sink(ctx, mask):
     return None
 
 
-TEST_TYPES = [source, add, big, fail, crash, steps, sink, model, controlnet, apply, mask_sink]
+@node("test.seeded", title="Seeded", category="Test", inputs=[Seed("seed", 5), SeedControl("seed"), Int("size", 8, min=1)],
+      outputs=[Out("image", "IMAGE")])
+def seeded(ctx, seed, seed_control, size):
+    """A picture that depends on the seed: grey level seed % 251 / 250."""
+    CALLS["seeded"] += 1
+    return np.full((1, size, size, 3), seed % 251 / 250, np.float32)
+
+
+TEST_TYPES = [source, add, big, fail, crash, steps, sink, model, controlnet, apply, mask_sink, seeded]
 
 
 def make_registry(with_builtins: bool = False) -> Registry:

@@ -61,7 +61,7 @@ def migrate_seed_modes(graph: Graph) -> int:
         for seed_name, mode in list(modes.items()):
             decl = nt.input(f"{seed_name}_control") if nt else None
             if decl is not None and mode in (decl.choices or ()):
-                node.params.setdefault(decl.name, mode)
+                node.params[decl.name] = mode  # files with this extra predate the parameter
                 del modes[seed_name]
                 moved += 1
         if not modes:

@@ -57,7 +57,8 @@ class Session:
         self.template: Path | None = None  # the shipped example this untitled document came from
         self.source: Path | None = None  # the file last opened (a PNG, an import): its folder is searched
         self._dirty = False
-        self._last_images: dict[str, Any] = {}  # output node id -> last image it showed (for cached runs)
+        # output node id -> (last image it showed, files it wrote): what a cached run shows
+        self._last_outputs: dict[str, tuple[Any, list[str]]] = {}
         self._attach(self.graph)
 
     # -- events ---------------------------------------------------------------------------------
@@ -92,7 +93,7 @@ class Session:
             self.graph.listeners.remove(self._on_graph_edit)
         migrated = migrate_seed_modes(graph)
         self.graph, self.path, self._dirty = graph, path, dirty or bool(migrated and path is None)
-        self._last_images.clear()
+        self._last_outputs.clear()
         self._attach(graph)
         self.emit(sev.DocumentChanged(path, self._dirty))
 
@@ -204,11 +205,17 @@ class Session:
         except Exception as exc:  # the executor reports node errors itself; this is a last guard
             traceback.print_exc()
             summary = ev.RunSummary(-1, failed={"graph": f"{type(exc).__name__}: {exc}"})
+        # Output nodes that came from the cache show what they showed (and wrote) when they ran.
         for node_id in summary.cached:
             node = snap.nodes.get(node_id)
-            if node is not None and node.type is not None and not node.type.outputs and node_id in self._last_images:
-                images.setdefault(node_id, self._last_images[node_id])
-        self._last_images.update(images)
+            if node is not None and node.type is not None and not node.type.outputs:
+                image, files = self._last_outputs.get(node_id, (None, []))
+                if image is not None:
+                    images.setdefault(node_id, image)
+                if files:
+                    paths.setdefault(node_id, list(files))
+        for node_id in set(images) | set(paths):
+            self._last_outputs[node_id] = (images.get(node_id), paths.get(node_id, []))
         for node_id in snap.order:
             if node_id in images or node_id in paths:
                 title = snap.nodes[node_id].title

@@ -1,0 +1,99 @@
+"""The window drives the Session: relative files, Preferences for the next run, a real queue."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from studio.core.settings import Settings, resources_dir
+from studio.core.workflow import save
+
+SAMPLE = resources_dir() / "images" / "sample.png"
+
+
+def _wait(w, qtbot, timeout=30):
+    qtbot.waitUntil(lambda: not w.evaluator.busy and w.session.queue.running() is None, timeout=timeout * 1000)
+
+
+def test_a_workflow_with_relative_image_names_runs_in_the_window(make_window, qtbot, tmp_path, monkeypatch, registry):
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    shutil.copy(SAMPLE, folder / "picture.png")
+    monkeypatch.chdir(tmp_path)
+    from studio.core.graph import Graph
+
+    g = Graph(registry)
+    load = g.add_node("image.load", params={"image": "picture.png"})
+    preview = g.add_node("image.preview")
+    g.connect(load.id, "image", preview.id, "images")
+    save(g, folder / "flow.json")
+    w = make_window(settings=Settings(output_dir=str(tmp_path / "out")))
+    assert w.open_file(folder / "flow.json", ask=False)
+    w.run()
+    _wait(w, qtbot)
+    [job] = w.session.queue.history()
+    assert job.summary.ok, job.summary.failed
+
+
+def test_preferences_apply_to_the_next_run(make_window, qtbot, tmp_path):
+    w = make_window(settings=Settings(output_dir=str(tmp_path / "before")))
+    seeded = w.editor.add_node("test.seeded", (0, 0))
+    saver = w.editor.add_node("image.save", (300, 0))
+    w.editor.connect(seeded, "image", saver, "images")
+    w.editor.set_param(seeded, "seed_control", "increment")
+    w.run()
+    _wait(w, qtbot)
+    w.apply_settings(Settings(output_dir=str(tmp_path / "after")))  # what Preferences → OK does
+    w.run()
+    _wait(w, qtbot)
+    first, second = w.session.queue.history()
+    assert Path(first.results[0].path).parent == tmp_path / "before"
+    assert Path(second.results[0].path).parent == tmp_path / "after"
+
+
+def test_three_quick_run_presses_give_three_images_and_three_history_entries(make_window, qtbot, tmp_path):
+    w = make_window(settings=Settings(output_dir=str(tmp_path / "out")))
+    seeded = w.editor.add_node("test.seeded", (0, 0))
+    saver = w.editor.add_node("image.save", (300, 0))
+    w.editor.connect(seeded, "image", saver, "images")
+    w.editor.set_param(seeded, "seed_control", "randomize")
+    for _ in range(3):
+        w.run()
+    _wait(w, qtbot)
+    history = w.session.queue.history()
+    assert len(history) == 3 and all(j.summary.ok for j in history)
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+    seeds = [j.snapshot.nodes[seeded].params["seed"] for j in history]
+    assert len(set(seeds)) == 3  # every seed that was spent was rendered
+    qtbot.waitUntil(lambda: w.history_panel.list.count() == 3)  # one thumbnail per image
+    assert w.windowTitle().endswith("— Latent Studio")
+
+
+def test_opening_a_file_after_an_import_is_clean(make_window, qtbot, tmp_path, registry):
+    from studio.core.graph import Graph
+
+    w = make_window()
+    w.set_graph(Graph(registry), None, clean=False)  # an import or a restored crash file
+    assert w.modified
+    g = Graph(registry)
+    g.add_node("test.source")
+    save(g, tmp_path / "clean.json")
+    assert w.open_file(tmp_path / "clean.json", ask=False)
+    assert not w.modified and not w.windowTitle().startswith("clean.json*")
+    w.editor.add_node("test.source", (0, 0))
+    assert w.modified
+    w.editor.stack.undo()
+    assert not w.modified
+
+
+def test_a_shipped_example_opens_untitled(make_window):
+    w = make_window()
+    assert w.open_file(resources_dir() / "workflows" / "canny.json", ask=False)
+    assert w.path is None and w.windowTitle().startswith("Untitled")
+
+
+def test_ctrl_y_redoes(make_window):
+    from PySide6.QtGui import QKeySequence
+
+    w = make_window()
+    assert QKeySequence("Ctrl+Y") in w.act_redo.shortcuts()
