@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
 
+from studio.core.atomic import atomic_write_bytes, atomic_write_text
 from studio.core.context import NodeContext, NodeFailure, resolve_file
 from studio.core.imaging import check_image, thumbnail, to_uint8
 from studio.core.nodetype import Bool, Choice, File, Float, Int, Out, String, Wire, node
@@ -19,11 +21,23 @@ from studio.core.pngmeta import embed_workflow as embed_workflow_bytes
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def _image_fingerprint(params: Mapping[str, Any], services: Mapping[str, Any]) -> Any:
+def _image_fingerprint(params: Mapping[str, Any], services: Any) -> Any:
     # The result depends on the file's bytes, not just its name: re-run when it changes on disk.
-    path = resolve_file(params.get("image", ""), services.get("search_dirs", ()), "image")
+    path = resolve_file(params.get("image", ""), services.search_dirs, "image")
     st = path.stat()
     return [str(path), st.st_size, st.st_mtime_ns]
+
+
+# The most pixels a loaded image may have: 8192 x 8192. Decoded as float32 RGB plus a mask, that is
+# about 1 GB; a small compressed file can otherwise claim many gigabytes.
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+def _check_pixel_budget(path: Path, size: tuple[int, int]) -> None:
+    w, h = size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise NodeFailure(f"image {path} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels); "
+                          f"images of at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels can be loaded")
 
 
 @node(
@@ -40,8 +54,12 @@ def load_image(ctx: NodeContext, image: str) -> tuple[np.ndarray, np.ndarray]:
 
     path = ctx.resolve_file(image, "image")
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
+            src = Image.open(path)
+        with src:
+            _check_pixel_budget(path, src.size)  # from the header, before any pixel is decoded
+            im = ImageOps.exif_transpose(src)
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 gray = np.asarray(im, dtype=np.float32) / 65535.0
@@ -57,31 +75,78 @@ def load_image(ctx: NodeContext, image: str) -> tuple[np.ndarray, np.ndarray]:
     return rgb[None].astype(np.float32), mask[None].astype(np.float32)
 
 
+# Longest prefix in bytes: "_NNNNNN.json" must still fit a 255-byte file name.
+MAX_PREFIX_BYTES = 240
+
+
 def _safe_prefix(prefix: str) -> str:
     name = prefix.strip() or "latent-studio"
-    if any(c in name for c in '/\\:*?"<>|') or name in (".", ".."):
+    if any(c in name for c in '/\\:*?"<>|\0') or name in (".", ".."):
         raise NodeFailure(f"file name prefix {prefix!r} may not contain / \\ : * ? \" < > |")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise NodeFailure(f"file name prefix {prefix!r} holds characters no file name can have") from None
+    if size > MAX_PREFIX_BYTES:
+        raise NodeFailure(f"file name prefix is {size} bytes long; at most {MAX_PREFIX_BYTES} fit in a file name")
     return name
 
 
-def _exclusive_file(folder: Path, prefix: str) -> tuple[Path, Any]:
-    """The next free ``prefix_NNNNN.png``, opened exclusively so a file is never overwritten."""
-    taken = [p.name for p in folder.glob(f"{prefix}_*.png")]
-    numbers = [int(n[len(prefix) + 1:-4]) for n in taken if n[len(prefix) + 1:-4].isdigit()]
-    n = max(numbers, default=0) + 1
+def _save_folder(out_root: Path, folder: str) -> Path:
+    """``folder`` inside the output folder. The value comes from a workflow file that may be a
+    stranger's, so it may only name a subfolder: no absolute path, no ``..``, no ``~``."""
+    if not folder.strip():
+        return out_root
+    rel = PurePath(folder)
+    try:
+        folder.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NodeFailure(f"folder {folder!r} holds characters no folder name can have") from None
+    if "\0" in folder or rel.is_absolute() or rel.drive or rel.root or ".." in rel.parts \
+            or (rel.parts and rel.parts[0].startswith("~")):
+        raise NodeFailure(f"folder {folder!r} must be a subfolder of the output folder {out_root} "
+                          "(no absolute path, '..' or '~'); choose another output folder in Preferences "
+                          "or with --output-dir")
+    return out_root / rel
+
+
+def _next_number(folder: Path, prefix: str) -> int:
+    """One past the highest ``prefix_NNNNN`` number in ``folder``."""
+    start = len(prefix) + 1
+    numbers = [n[start:-4] for n in os.listdir(folder) if n.startswith(prefix + "_") and n.endswith(".png")]
+    return max((int(n) for n in numbers if n.isdigit()), default=0) + 1
+
+
+def _write_new(folder: Path, prefix: str, n: int, png: bytes, sidecar: str | None) -> tuple[Path, int]:
+    """Write ``prefix_NNNNN.png`` (and its ``.json``) under the first number from ``n`` whose names
+    are both free. Each file is written in full under a temporary name and only then gets its name,
+    without ever replacing a file: a file someone else created meanwhile pushes the number on."""
     while True:
         path = folder / f"{prefix}_{n:05d}.png"
+        side = path.with_suffix(".json")
+        if path.exists() or path.is_symlink() or side.exists() or side.is_symlink():
+            n += 1
+            continue
         try:
-            return path, open(path, "xb")  # noqa: SIM115 - closed by the caller
+            if sidecar is not None:  # the sidecar first: whoever sees the PNG finds its JSON
+                atomic_write_text(side, sidecar, exclusive=True)
+            try:
+                atomic_write_bytes(path, png, exclusive=True)
+            except FileExistsError:
+                if sidecar is not None:
+                    side.unlink(missing_ok=True)
+                raise
         except FileExistsError:
             n += 1
+            continue
+        return path, n + 1
 
 
 @node(
     "image.save", title="Save Image", category="Image", side_effect=True, version="1.1.0",
     inputs=[
         Wire("images", "IMAGE"),
-        String("folder", "", tooltip="empty: the output folder from Preferences; relative: inside it"),
+        String("folder", "", tooltip="empty: the output folder from Preferences; otherwise a subfolder of it"),
         String("prefix", "latent-studio", label="file name prefix"),
         Bool("embed_workflow", True, tooltip="store the workflow in the PNG so it can be opened again"),
         Bool("strip_metadata", False, tooltip="write a bare PNG: no workflow and no parameters text"),
@@ -98,13 +163,11 @@ def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, e
     from PIL import Image
 
     batch = check_image(images, "images")
-    out_root = Path(ctx.services.get("output_dir") or ".")
-    target = Path(folder).expanduser() if folder else out_root
-    if not target.is_absolute():
-        target = out_root / target
+    target = _save_folder(ctx.output_dir, folder)
     prefix = _safe_prefix(prefix)
     try:
         target.mkdir(parents=True, exist_ok=True)
+        n = _next_number(target, prefix)
     except OSError as exc:
         raise NodeFailure(f"cannot create output folder {target}: {exc.strerror or exc}") from None
     workflow = ctx.workflow_text if (embed_workflow or sidecar_json) else ""
@@ -116,17 +179,13 @@ def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, e
         data = buf.getvalue()
         if not strip_metadata and (embed_workflow or params):
             data = embed_workflow_bytes(data, workflow if embed_workflow else None, params or None)
-        path, f = _exclusive_file(target, prefix)
-        with f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if sidecar_json and workflow:
-            path.with_suffix(".json").write_text(workflow, encoding="utf-8")
+        try:
+            path, n = _write_new(target, prefix, n, data, workflow if sidecar_json and workflow else None)
+        except OSError as exc:
+            raise NodeFailure(f"cannot write into {target}: {exc.strerror or exc}") from None
         ctx.add_output_file(path)
         ctx.progress((i + 1) / len(batch), path.name)
     ctx.preview(thumbnail(batch))
-
 
 
 @node(

@@ -15,9 +15,13 @@ from typing import Any
 
 from .nodetype import Input, NodeType, Output
 from .registry import Registry
+from .services import RunServices
 from .types import ANY_FAMILY, PortType, Verdict, can_connect, is_family_var
 
 ANY_PORT = PortType.parse("ANY")
+# Ports of one unknown (placeholder) node: its ports are only names seen on its wires, so a file
+# could declare any number; real nodes have a handful.
+MAX_PORTS = 256
 
 
 class GraphError(ValueError):
@@ -89,6 +93,8 @@ class Graph:
         self.unknown: dict[str, Any] = {}  # top-level fields this version does not know, kept verbatim
         self.environment: dict[str, Any] = {}  # the environment recorded in the file as loaded
         self.listeners: list[Listener] = []
+        # What file lookups see while editing (model folders for families); the Session sets it.
+        self.services = RunServices()
 
     # -- notifications --------------------------------------------------------------------------
     def _notify(self, what: str, **info: Any) -> None:
@@ -185,10 +191,10 @@ class Graph:
         return decl if decl is not None and decl.wire else None
 
     def _output_decl(self, node: Node, port: str) -> Output | None:
-        for out in self.output_ports(node):
-            if out.name == port:
-                return out
-        return None
+        nt = self.registry.get(node.type_id)
+        if nt is not None:
+            return nt.output(port)
+        return Output(port, ANY_PORT) if port in node.placeholder_outputs else None
 
     # -- families -------------------------------------------------------------------------------
     def bound_families(self, node_id: str, *, skip_port: str | None = None,
@@ -198,6 +204,42 @@ class Graph:
         memo = {} if memo is None else memo
         if skip_port is None and node_id in memo:
             return memo[node_id]
+        self._fill_upstream_families(node_id, memo)
+        bound = self._families_here(node_id, skip_port, memo)
+        if skip_port is None:
+            memo[node_id] = bound
+        return bound
+
+    def _family_sources(self, node_id: str) -> Iterator[str]:
+        """The nodes whose outputs may fix a family variable of ``node_id``."""
+        nt = self.registry.get(self.nodes[node_id].type_id)
+        for decl in nt.wires if nt is not None else ():
+            if is_family_var(decl.type.family):
+                lk = self.links.get((node_id, decl.name))
+                if lk is not None and lk.src in self.nodes:
+                    yield lk.src
+
+    def _fill_upstream_families(self, node_id: str, memo: dict[str, dict[str, tuple[str, PortType]]]) -> None:
+        """Memoise the families of every node upstream of ``node_id``, sources first, without
+        recursion: a chain of thousands of nodes must not exhaust the stack. A loop (only possible
+        through ``insert_link``) ends the walk instead of running forever."""
+        seen = {node_id}
+        stack: list[tuple[str, bool]] = [(node_id, False)]
+        while stack:
+            current, expanded = stack.pop()
+            if expanded:
+                if current != node_id and current not in memo:
+                    memo[current] = self._families_here(current, None, memo)
+                continue
+            stack.append((current, True))
+            for src in self._family_sources(current):
+                if src not in memo and src not in seen:
+                    seen.add(src)
+                    stack.append((src, False))
+
+    def _families_here(self, node_id: str, skip_port: str | None,
+                       memo: dict[str, dict[str, tuple[str, PortType]]]) -> dict[str, tuple[str, PortType]]:
+        """One node's families from its own parameters and the memoised families upstream."""
         node = self.nodes[node_id]
         nt = self.registry.get(node.type_id)
         bound: dict[str, tuple[str, PortType]] = {}
@@ -205,7 +247,7 @@ class Graph:
             return bound
         if nt.family is not None:
             try:
-                fam = nt.family(node.params)
+                fam = nt.family(node.params, self.services)
             except Exception:
                 fam = None
             if fam and fam != ANY_FAMILY:
@@ -219,25 +261,25 @@ class Graph:
             lk = self.links.get((node_id, decl.name))
             if lk is None or lk.src not in self.nodes:
                 continue
-            src_t = self.output_type(lk.src, lk.src_port, memo=memo)
+            src_t = self._resolved_output(lk.src, lk.src_port, memo.get(lk.src, {}))
             if src_t.concrete_family:
                 bound[var] = (src_t.concrete_family, src_t)
-        if skip_port is None:
-            memo[node_id] = bound
         return bound
 
-    def output_type(self, node_id: str, port: str, *, memo: dict | None = None) -> PortType:
-        """An output's type with its family resolved as far as the graph allows."""
-        node = self.nodes[node_id]
-        decl = self._output_decl(node, port)
+    def _resolved_output(self, node_id: str, port: str, families: dict[str, tuple[str, PortType]]) -> PortType:
+        decl = self._output_decl(self.nodes[node_id], port)
         if decl is None:
             return ANY_PORT
         t = decl.type
-        if is_family_var(t.family):
-            hit = self.bound_families(node_id, memo=memo).get(t.family)
-            if hit:
-                return t.with_family(hit[0])
-        return t
+        hit = families.get(t.family) if is_family_var(t.family) else None
+        return t.with_family(hit[0]) if hit else t
+
+    def output_type(self, node_id: str, port: str, *, memo: dict | None = None) -> PortType:
+        """An output's type with its family resolved as far as the graph allows."""
+        decl = self._output_decl(self.nodes[node_id], port)
+        if decl is None or not is_family_var(decl.type.family):
+            return ANY_PORT if decl is None else decl.type
+        return self._resolved_output(node_id, port, self.bound_families(node_id, memo=memo))
 
     # -- links ----------------------------------------------------------------------------------
     def check_connection(self, src: str, src_port: str, dst: str, dst_port: str, *,
@@ -373,8 +415,9 @@ class Graph:
 
         nt = self.registry.get(node.type_id)
         if nt is None:
-            yield p(None, f"unknown node type {node.type_id!r}: kept as a placeholder; install the node "
-                          "pack that provides it")
+            hint = self.registry.unknown_type_hint(node.type_id)
+            yield p(None, f"unknown node type {node.type_id!r}: kept as a placeholder; "
+                          + (hint or "install the node pack that provides it"))
             return
         if node.version.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is None:
             yield p(None, f"saved by version {node.version} of {nt.id}, but version {nt.version} is installed",
@@ -388,6 +431,11 @@ class Graph:
                     continue
                 if lk.src not in self.nodes:
                     yield p(decl.name, "connected to a node that is not in the graph")
+                    continue
+                source = self.nodes[lk.src]
+                if self._output_decl(source, lk.src_port) is None:
+                    yield p(decl.name, f"connected to output {lk.src_port!r} of {self.title_of(source)} "
+                                       f"[{source.id}], which has no such output")
                     continue
                 src_t = self.output_type(lk.src, lk.src_port, memo=memo)
                 in_t = decl.type
@@ -460,16 +508,20 @@ class GraphSnapshot:
 
     @classmethod
     def of(cls, graph: Graph) -> GraphSnapshot:
+        """Deep copies of everything the run reads: what a run embeds in its PNGs is exactly what it
+        ran, whatever is edited (a randomized seed, a width) while it runs."""
         from .workflow import graph_to_document  # local import: workflow depends on graph
 
+        document = copy.deepcopy(graph_to_document(graph))
         incoming: dict[str, dict[str, tuple[str, str]]] = {}
         for lk in graph.links.values():
             incoming.setdefault(lk.dst, {})[lk.dst_port] = (lk.src, lk.src_port)
+        saved_params = {entry["id"]: entry["params"] for entry in document["nodes"]}
         nodes = {}
         for n in graph.nodes.values():
             nt = graph.registry.get(n.type_id)
             params = dict(nt.default_params()) if nt else {}
-            params.update(copy.deepcopy(n.params))
+            params.update(saved_params[n.id])
             nodes[n.id] = SnapNode(n.id, graph.title_of(n), nt, n.type_id, n.version, MappingProxyType(params),
                                    MappingProxyType(incoming.get(n.id, {})))
         problems = graph.validate()
@@ -477,7 +529,7 @@ class GraphSnapshot:
             order = tuple(graph.topological_order())
         except GraphError:
             order = ()
-        return cls(MappingProxyType(nodes), order, tuple(problems), MappingProxyType(graph_to_document(graph)))
+        return cls(MappingProxyType(nodes), order, tuple(problems), MappingProxyType(document))
 
     def upstream(self, node_id: str) -> Iterable[str]:
         """Every node ``node_id`` depends on (not including itself)."""

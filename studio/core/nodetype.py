@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,8 @@ class Input:
         if k is Kind.FLOAT:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return f"expects a number, got {_describe(value)}"
-            if not math.isfinite(value):
+            # Whole numbers compare exactly (10**400 does not fit a float, so no float() on them).
+            if isinstance(value, float) and not math.isfinite(value):
                 return f"expects a finite number, got {value}"
             return _range_problem(value, self.min, self.max)
         if k is Kind.BOOL:
@@ -75,7 +77,7 @@ class Input:
             if not isinstance(value, str):
                 return f"expects one of {', '.join(self.choices or ())}, got {_describe(value)}"
             if self.choices and value not in self.choices:
-                return f"{value!r} is not one of {', '.join(self.choices)}"
+                return f"{_REPR.repr(value)} is not one of {', '.join(self.choices)}"
         return None
 
     def coerce(self, text: str) -> Any:
@@ -117,12 +119,14 @@ class NodeType:
     outputs: tuple[Output, ...]
     fn: Callable[..., Any]
     side_effect: bool = False
-    family: Callable[[Mapping[str, Any]], str | None] | None = None
+    # ``family(params, services) -> family or None``: the family of this node's outputs, read from
+    # its parameters (a model file's header, say) with the document's lookup services.
+    family: Callable[[Mapping[str, Any], Any], str | None] | None = None
     summary: tuple[str, ...] = ()
     upgrade: Callable[[dict[str, Any], str], dict[str, Any]] | None = None
     # Extra signature input for nodes whose result depends on more than their parameters
     # (a file's size and mtime, say): ``fingerprint(params, services) -> JSON-able value``.
-    fingerprint: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None
+    fingerprint: Callable[[Mapping[str, Any], Any], Any] | None = None
     source: str = ""
     _by_name: dict[str, Input] = field(default_factory=dict, repr=False, compare=False)
 
@@ -157,17 +161,31 @@ class NodeType:
         return self.fn(ctx, **kwargs)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
+
+
+def _show(value: Any) -> str:
+    """A value for a message, short whatever its size (Python will not even print an int of 5,000
+    digits, and a file may hold one)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        if value.bit_length() < 1000:
+            return f"{float(value):.6g}"
+        return f"a number of about {value.bit_length() * 0.30103:.0f} digits"
+    return _REPR.repr(value)
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "nothing"
-    return f"{type(value).__name__} {value!r}"[:80]
+    return f"{type(value).__name__} {_show(value)}"
 
 
 def _range_problem(value: float, lo: float | None, hi: float | None) -> str | None:
     if lo is not None and value < lo:
-        return f"{value} is below the minimum {lo}"
+        return f"{_show(value)} is below the minimum {lo}"
     if hi is not None and value > hi:
-        return f"{value} is above the maximum {hi}"
+        return f"{_show(value)} is above the maximum {hi}"
     return None
 
 
@@ -210,6 +228,17 @@ def Choice(name: str, choices: Sequence[str], default: str | None = None, *, lab
 
 def Seed(name: str = "seed", default: int = 0, *, label: str | None = None, tooltip: str = "") -> Input:
     return Input(name, PortType(Kind.SEED), default, 0, SEED_MAX, 1, label=label, tooltip=tooltip)
+
+
+SEED_POLICIES = ("fixed", "increment", "decrement", "randomize")
+
+
+def SeedControl(seed: str = "seed", default: str = "fixed") -> Input:
+    """What happens to seed input ``seed`` after each queued run (ComfyUI's "control after generate"):
+    a parameter of its own, saved in the file, undoable and honoured by the command line."""
+    return Input(f"{seed}_control", PortType(Kind.ENUM), default, choices=SEED_POLICIES, widget="seed_control",
+                 label="control after generate",
+                 tooltip="after each queued run: keep the seed, add or subtract 1, or pick a random one")
 
 
 def File(name: str, default: str = "", *, file_kind: str, label: str | None = None, tooltip: str = "",

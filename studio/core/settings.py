@@ -9,15 +9,19 @@ Where things live:
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = ("auto", "fp16", "bf16", "fp32")
-PREVIEWS = ("auto", "latent2rgb", "taesd", "none")
+Device = Literal["auto", "cuda", "mps", "cpu"]
+Dtype = Literal["auto", "fp16", "bf16", "fp32"]
+Preview = Literal["auto", "latent2rgb", "taesd", "none"]
+DEVICES: tuple[str, ...] = get_args(Device)
+DTYPES: tuple[str, ...] = get_args(Dtype)
+PREVIEWS: tuple[str, ...] = get_args(Preview)
 
 
 def config_dir() -> Path:
@@ -38,54 +42,55 @@ def data_dir() -> Path:
 
 @dataclass
 class Settings:
+    # Read by pydantic when it validates a settings file: JSON types as written, no coercion from
+    # strings (an int is still accepted where a float is expected).
+    __pydantic_config__ = {"strict": True}
+
     models_root: str = ""
     extra_model_roots: list[str] = field(default_factory=list)
     output_dir: str = ""
     input_dir: str = ""
-    device: str = "auto"
-    dtype: str = "auto"
-    preview: str = "auto"
+    device: Device = "auto"
+    dtype: Dtype = "auto"
+    preview: Preview = "auto"
     allow_ckpt: bool = False
     memory_budget_gb: float = 0.0  # 0 = decide from the machine
     path: str = field(default="", repr=False, compare=False)
+    # What was wrong with the file this was loaded from (shown by the window and the CLI; not saved).
+    warnings: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
+        """The settings in ``path``; never fails. What was wrong with the file (unreadable, not JSON,
+        a value of the wrong type) is described in ``warnings``, and those values take defaults."""
         path = path or config_dir() / "settings.json"
+        warnings: list[str] = []
         data: dict[str, Any] = {}
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(raw, dict):
-                data = raw
-        except (OSError, ValueError):
-            pass  # a missing or broken settings file means defaults; never a crash at start-up
-        known = {f.name: f for f in fields(cls) if f.name != "path"}
-        defaults = cls()
-        kwargs = {}
-        for k, v in data.items():
-            if k in known and isinstance(v, type(getattr(defaults, k))):
-                kwargs[k] = v
-        s = cls(**kwargs)
+        except FileNotFoundError:
+            raw = {}
+        except (OSError, ValueError) as exc:  # a broken settings file means defaults, never a crash
+            warnings.append(f"{path}: cannot be read ({exc}); using the default settings")
+            raw = {}
+        if isinstance(raw, dict):
+            data = raw
+        else:
+            warnings.append(f"{path}: expected a JSON object, found {type(raw).__name__}; "
+                            "using the default settings")
+        s, problems = _validated(data)
+        warnings += [f"{path}: {p}" for p in problems]
         s.path = str(path)
-        s._sanitise()
+        s.warnings = warnings
         return s
 
-    def _sanitise(self) -> None:
-        if self.device not in DEVICES:
-            self.device = "auto"
-        if self.dtype not in DTYPES:
-            self.dtype = "auto"
-        if self.preview not in PREVIEWS:
-            self.preview = "auto"
-        self.extra_model_roots = [r for r in self.extra_model_roots if isinstance(r, str)]
-
     def save(self, path: Path | None = None) -> None:
+        from .atomic import atomic_write_text
+
         path = Path(path or self.path or config_dir() / "settings.json")
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {k: v for k, v in asdict(self).items() if k != "path"}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        data = {k: v for k, v in asdict(self).items() if k not in ("path", "warnings")}
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
     # -- resolved locations ---------------------------------------------------------------------
     @property
@@ -113,6 +118,50 @@ class Settings:
     @property
     def plugins_dir(self) -> Path:
         return config_dir() / "plugins"
+
+
+def _validated(data: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """Settings from a settings file's object, and what was wrong in it. A bad value is dropped
+    (a bad entry of a list alone), so one typo costs that setting only, never the whole file."""
+    from pydantic import TypeAdapter, ValidationError
+
+    known = {name for name in Settings.__dataclass_fields__ if name not in ("path", "warnings")}
+    problems = [f"unknown setting {k!r} ignored" for k in data if k not in known]
+    values = {k: v for k, v in data.items() if k in known}
+    if isinstance(values.get("extra_model_roots"), str):
+        values["extra_model_roots"] = [values["extra_model_roots"]]  # one folder written on its own
+    adapter = TypeAdapter(Settings)
+    for _ in range(3):  # one pass drops what is wrong; later passes only confirm
+        try:
+            # JSON mode: strict applies to the values, the object itself becomes the dataclass.
+            settings = adapter.validate_json(json.dumps(values))
+            break
+        except ValidationError as exc:
+            bad_items: dict[str, set[int]] = {}
+            for err in exc.errors(include_url=False):
+                loc = err["loc"]
+                key = str(loc[0]) if loc else "?"
+                where = key + "".join(f"[{i}]" if isinstance(i, int) else f".{i}" for i in loc[1:])
+                problems.append(f"setting {where!r} ignored: {err['msg']} (found {_short(err['input'])})")
+                if len(loc) == 2 and isinstance(loc[1], int) and isinstance(values.get(key), list):
+                    bad_items.setdefault(key, set()).add(loc[1])
+                else:
+                    values.pop(key, None)
+            for key, bad in bad_items.items():
+                if key in values:
+                    values[key] = [v for i, v in enumerate(values[key]) if i not in bad]
+    else:
+        settings = Settings()
+    if not 0 <= settings.memory_budget_gb < math.inf:
+        problems.append(f"setting 'memory_budget_gb' ignored: must be 0 (automatic) or a positive number "
+                        f"(found {settings.memory_budget_gb!r})")
+        settings.memory_budget_gb = 0.0
+    return settings, problems
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def resources_dir() -> Path:

@@ -137,7 +137,9 @@ class Inspector(QWidget):
         if nt is None:
             self.type_label.setText(f"{node.type_id} · v{node.version} · not installed")
             self.description.hide()
-            self.notice.setText(PLACEHOLDER_TEXT.format(type_id=html.escape(node.type_id)))
+            hint = graph.registry.unknown_type_hint(node.type_id)
+            self.notice.setText(PLACEHOLDER_TEXT.format(type_id=html.escape(node.type_id))
+                                + (f"<br><br>{html.escape(hint[0].upper() + hint[1:])}." if hint else ""))
             self.notice_box.show()
             for name, value in node.params.items():
                 self._add_row(Input(name, PortType.parse("ANY"), value), read_only=True).set_value(value)

@@ -86,6 +86,14 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         if restore_state:
             self._restore_ui_state()
         self._update_title()
+        self._report_start_problems()
+
+    def _report_start_problems(self) -> None:
+        """Node packs that failed to load and settings that were ignored, said once at start-up."""
+        for failure in getattr(self.registry, "load_errors", ()):
+            self.log("error", f"node pack {failure.pack!r} failed to load: {failure.error}")
+        for warning in getattr(self.settings, "warnings", ()):
+            self.log("warning", f"settings: {warning}")
 
     # -- the document, as the session has it ------------------------------------------------------
     @property

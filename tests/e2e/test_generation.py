@@ -197,3 +197,25 @@ def test_a_size_that_is_not_a_multiple_of_8_is_rounded_with_a_warning():
     assert tuple(samples.shape) == (1, 4, 72 // 8, 96 // 8)  # 100×70 → 96×72
     warnings = [e.message for e in events if isinstance(e, ev.NodeLog) and e.level == "warning"]
     assert len(warnings) == 1 and "100×70 is not a multiple of 8" in warnings[0]
+
+
+def test_repeat_follows_the_seed_policy_and_each_png_runs_again_to_the_same_bytes(tiny_root, tmp_path):
+    res = cli("run", FLOWS / "txt2img.json", "--output-dir", tmp_path / "out", *SMALL, "--set", "Sampler.seed=100",
+              "--set", "Sampler.seed_control=increment", "--repeat", "3", "--json", models=tiny_root, home=tmp_path)
+    assert res.returncode == 0, res.stderr
+    pngs = sorted((tmp_path / "out").glob("*.png"))
+    assert len(pngs) == 3
+    from studio.core.pngmeta import PARAMETERS_KEY, WORKFLOW_KEY, read_text_chunks
+
+    seeds = []
+    for png in pngs:
+        texts = read_text_chunks(png)
+        [sampler] = [n for n in json.loads(texts[WORKFLOW_KEY])["nodes"] if n["type"] == "sample.sampler"]
+        seeds.append(sampler["params"]["seed"])
+        assert f"Seed: {sampler['params']['seed']}," in texts[PARAMETERS_KEY]
+    assert seeds == [100, 101, 102]
+    for i, png in enumerate(pngs):
+        again = cli("run", png, "--output-dir", tmp_path / f"again{i}", models=tiny_root, home=tmp_path)
+        assert again.returncode == 0, again.stderr
+        [copy] = (tmp_path / f"again{i}").glob("*.png")
+        assert copy.read_bytes() == png.read_bytes()
