@@ -254,6 +254,11 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         edit.addAction(self.act_prefs)
         view_menu = mb.addMenu("&View")
         view_menu.addAction(self.act_frame)
+        self.act_thumbnails = a("&Images on every node", "mdi6.image-outline", self.scene.set_show_all_thumbnails)
+        self.act_thumbnails.setCheckable(True)
+        self.act_thumbnails.setToolTip("Show each node's last image on the node (preview and save nodes "
+                                       "always show theirs); off keeps nodes from growing over their neighbours")
+        view_menu.addAction(self.act_thumbnails)
         view_menu.addSeparator()
         for dock in (self.library_dock, self.inspector_dock, self.preview_dock, self.problems_dock,
                      self.queue_dock, self.history_dock):

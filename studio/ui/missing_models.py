@@ -51,8 +51,11 @@ class MissingModelsDialog(QDialog):
             combo = QComboBox()
             combo.addItem(LEAVE)
             combo.addItems(list(m.substitutes))
-            if m.substitutes:
+            if m.substitutes and m.family:
+                # Substitutes are of the missing model's family only when that family is known:
+                # otherwise nothing is chosen for the user (an SDXL file for an SD1.5 workflow).
                 combo.setCurrentIndex(1)
+            combo.setToolTip(f"family: {m.family}" if m.family else "the missing model's family is not known")
             self.combos.append(combo)
             self.table.setCellWidget(row, 3, combo)
             if m.download:
@@ -60,6 +63,9 @@ class MissingModelsDialog(QDialog):
                 button.clicked.connect(lambda _=False, name=m.download: self.downloads.download_entry(name))
                 self.table.setCellWidget(row, 4, button)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        for button in buttons.buttons():  # Enter must not accept substitutes the user never looked at
+            button.setAutoDefault(False)
+            button.setDefault(False)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         col = QVBoxLayout(self)

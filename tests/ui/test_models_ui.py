@@ -85,6 +85,20 @@ def test_missing_models_dialog_lists_choices(qtbot, models):
     assert dlg.table.cellWidget(0, 4) is not None  # the catalogue knows it: a Download button
 
 
+def test_missing_models_dialog_chooses_nothing_when_the_family_is_unknown(qtbot):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from studio.diffusion.model_refs import MissingModel
+    from studio.ui.missing_models import MissingModelsDialog
+
+    missing = [MissingModel("n1", "Load Checkpoint", "checkpoint", "checkpoints", "gone.safetensors", None,
+                            substitutes=("a-sdxl.safetensors", "b-sd15.safetensors"))]
+    dlg = MissingModelsDialog(missing, Settings())
+    qtbot.addWidget(dlg)
+    assert dlg.choices() == {}
+    assert not any(b.isDefault() for b in dlg.findChild(QDialogButtonBox).buttons())
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

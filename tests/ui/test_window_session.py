@@ -97,3 +97,22 @@ def test_ctrl_y_redoes(make_window):
 
     w = make_window()
     assert QKeySequence("Ctrl+Y") in w.act_redo.shortcuts()
+
+
+def test_thumbnails_do_not_grow_inner_nodes_and_say_when_they_are_outdated(make_window, qtbot):
+    w = make_window()
+    src = w.editor.add_node("test.source", (0, 0))
+    preview = w.editor.add_node("image.preview", (300, 0))
+    w.editor.connect(src, "image", preview, "images")
+    heights = {n: w.scene.node_items[n].boundingRect().height() for n in (src, preview)}
+    w.run()
+    _wait(w, qtbot)
+    qtbot.waitUntil(lambda: w.scene.node_items[preview].thumbnail is not None)
+    src_item, preview_item = w.scene.node_items[src], w.scene.node_items[preview]
+    assert src_item.boundingRect().height() == heights[src]  # an inner node keeps its size
+    assert preview_item.boundingRect().height() > heights[preview]  # the output node shows its picture
+    assert not preview_item.thumbnail_stale
+    w.editor.set_param(src, "value", 0.5)
+    assert preview_item.thumbnail_stale  # an edit upstream: the picture is outdated
+    w.act_thumbnails.trigger()
+    assert src_item.boundingRect().height() > heights[src]

@@ -83,6 +83,7 @@ class NodeItem(QGraphicsItem):
         self.inputs: dict[str, PortItem] = {}
         self.outputs: dict[str, PortItem] = {}
         self.thumbnail: QImage | None = None
+        self.thumbnail_stale = False  # an edit upstream since the picture was made
         self.progress: float | None = None
         self.error: str | None = None
         self.state = ""  # "", "running", "done", "cached"
@@ -137,9 +138,26 @@ class NodeItem(QGraphicsItem):
         rows = max(len(self.inputs), len(self.outputs))
         self._summary = self._summary_lines()
         h = HEADER + rows * ROW + len(self._summary) * SUMMARY_ROW + PAD
-        if self.thumbnail is not None:
-            h += min(THUMB, THUMB * self.thumbnail.height() / max(1, self.thumbnail.width())) + PAD
+        if self.shows_thumbnail:
+            h += self._thumb_size()[1] + PAD
         self._height = h
+
+    @property
+    def shows_thumbnail(self) -> bool:
+        """Output nodes (preview, save) show their picture; others only when the View menu asks,
+        so that a run does not grow nodes over their neighbours."""
+        if self.thumbnail is None:
+            return False
+        if self.gscene.show_all_thumbnails:
+            return True
+        nt = self.gscene.graph.node_type(self.node)
+        return nt is not None and not nt.outputs
+
+    def _thumb_size(self) -> tuple[float, float]:
+        assert self.thumbnail is not None
+        tw, th = max(1, self.thumbnail.width()), max(1, self.thumbnail.height())
+        w = min(NODE_WIDTH - 2 * PAD, THUMB * tw / th)
+        return w, w * th / tw
 
     def refresh(self) -> None:
         self.prepareGeometryChange()
@@ -154,7 +172,13 @@ class NodeItem(QGraphicsItem):
             rgb = np.ascontiguousarray(rgb)
             h, w = rgb.shape[:2]
             self.thumbnail = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.thumbnail_stale = False
         self.refresh()
+
+    def mark_stale(self) -> None:
+        if self.thumbnail is not None and not self.thumbnail_stale:
+            self.thumbnail_stale = True
+            self.update()
 
     def set_progress(self, fraction: float | None) -> None:
         self.progress = fraction
@@ -218,11 +242,19 @@ class NodeItem(QGraphicsItem):
         for line in self._summary:
             painter.drawText(QRectF(10, y, NODE_WIDTH - 20, SUMMARY_ROW), Qt.AlignmentFlag.AlignVCenter, line)
             y += SUMMARY_ROW
-        if self.thumbnail is not None:
-            w = min(NODE_WIDTH - 2 * PAD, THUMB * self.thumbnail.width() / max(1, self.thumbnail.height()))
-            h = w * self.thumbnail.height() / max(1, self.thumbnail.width())
+        if self.shows_thumbnail:
+            assert self.thumbnail is not None
+            w, h = self._thumb_size()
             target = QRectF((NODE_WIDTH - w) / 2, y + PAD / 2, w, h)
+            if self.thumbnail_stale:  # made before the latest edits: dimmed, and says so
+                painter.setOpacity(0.4)
             painter.drawImage(target, self.thumbnail)
+            painter.setOpacity(1.0)
+            if self.thumbnail_stale:
+                badge = QRectF(target.left() + 4, target.top() + 4, 64, 16)
+                painter.fillRect(badge, QColor(0, 0, 0, 170))
+                painter.setPen(QColor(theme.TEXT))
+                painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "outdated")
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:

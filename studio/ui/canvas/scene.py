@@ -27,6 +27,7 @@ class GraphScene(QGraphicsScene):
         self.wires: dict[tuple[str, str], WireItem] = {}
         self.group_items: dict[str, GroupItem] = {}
         self._node_wires: dict[str, set[tuple[str, str]]] = {}
+        self.show_all_thumbnails = False
         self._populate()
         graph.listeners.append(self._on_graph)
 
@@ -66,8 +67,10 @@ class GraphScene(QGraphicsScene):
             self._node_wires.pop(info["node"].id, None)
         elif what == "link_added":
             self._add_wire(info["link"])
+            self._mark_stale(info["link"].dst)
         elif what == "link_removed":
             self._remove_wire(info["link"])
+            self._mark_stale(info["link"].dst)
         elif what == "node_moved":
             item = self.node_items.get(info["node"].id)
             if item is not None and (item.pos().x(), item.pos().y()) != info["node"].pos:
@@ -76,12 +79,32 @@ class GraphScene(QGraphicsScene):
             item = self.node_items.get(info["node"].id)
             if item is not None:
                 item.refresh()
+            if what == "param_changed":
+                self._mark_stale(info["node"].id)
         elif what == "group_added":
             self._add_group(info["group"])
         elif what == "group_removed":
             item = self.group_items.pop(info["group"].id, None)
             if item is not None:
                 self.removeItem(item)
+
+    def _mark_stale(self, node_id: str) -> None:
+        """Pictures on this node and everything downstream no longer show what a run would give."""
+        stack, seen = [node_id], set()
+        while stack:
+            nid = stack.pop()
+            if nid in seen or nid not in self.graph.nodes:
+                continue
+            seen.add(nid)
+            item = self.node_items.get(nid)
+            if item is not None:
+                item.mark_stale()
+            stack.extend(lk.dst for lk in self.graph.outgoing(nid))
+
+    def set_show_all_thumbnails(self, show: bool) -> None:
+        self.show_all_thumbnails = show
+        for item in self.node_items.values():
+            item.refresh()
 
     def _add_node(self, node: Any) -> None:
         item = NodeItem(self, node)
