@@ -10,10 +10,11 @@ import argparse
 import random
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.timing import best_of
+from bench.timing import best_of, compare
 from studio.core.executor import Executor
 from studio.core.graph import Graph
 from studio.core.nodetype import Float, Out, Wire, node
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> int:
     order = snap.order
 
     def direct() -> None:  # reference: the node functions alone, in order
-        values = {}
+        values: dict[str, Any] = {}
         for nid in order:
             sn = snap.nodes[nid]
             kw = dict(sn.params)
@@ -73,6 +74,7 @@ def main(argv: list[str]) -> int:
                 kw[name] = values[src]
             if sn.type_id == "bench.mix":
                 kw.setdefault("b", None)
+            assert sn.type is not None
             values[nid] = sn.type.fn(None, **kw)
 
     def cold() -> None:
@@ -84,9 +86,8 @@ def main(argv: list[str]) -> int:
     def warm() -> None:
         ex.run(snap, lambda e: None)
 
-    ref_s = best_of(direct, args.repeats)
-    cold_s = best_of(cold, args.repeats)
-    warm_s = best_of(warm, args.repeats)
+    runs = compare(direct, {"cold": cold, "warm": warm}, args.repeats, warmup=True)
+    ref_s, cold_s, warm_s = runs["cold"].reference_s, runs["cold"].ours_s, runs["warm"].ours_s
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big.json"
@@ -96,12 +97,14 @@ def main(argv: list[str]) -> int:
         loaded = load(path, g.registry)
         validate_s = best_of(loaded.validate, args.repeats)
 
-    overhead = (cold_s - ref_s) / n * 1e3
-    print(f"graph: {n} nodes, {len(g.links)} links")
-    print(f"executor, every node runs:   {cold_s * 1e3:8.2f} ms  ({cold_s / n * 1e3:.4f} ms/node)")
+    overhead = runs["cold"].difference_s / n * 1e3
+    print(f"graph: {n} nodes, {len(g.links)} links; medians of {args.repeats} interleaved pairs")
     print(f"node functions alone (ref):  {ref_s * 1e3:8.2f} ms")
-    print(f"executor overhead per node:  {overhead:.4f} ms  (target <= 0.2 ms)  ratio {cold_s / ref_s:.1f}x ref")
-    print(f"executor, all cached:        {warm_s * 1e3:8.2f} ms  ({warm_s / n * 1e3:.4f} ms/node)")
+    print(f"executor, every node runs:   {cold_s * 1e3:8.2f} ms  ({cold_s / n * 1e3:.4f} ms/node)  "
+          f"{runs['cold'].describe('.2f')}")
+    print(f"executor overhead per node:  {overhead:.4f} ms  (target <= 0.2 ms)")
+    print(f"executor, all cached:        {warm_s * 1e3:8.2f} ms  ({warm_s / n * 1e3:.4f} ms/node)  "
+          f"{runs['warm'].describe('.2f')}")
     print(f"snapshot (copy + validate):  {snap_s * 1e3:8.2f} ms")
     print(f"file: {size / 1024:.0f} KiB; save {save_s * 1e3:.1f} ms, load {load_s * 1e3:.1f} ms, "
           f"validate {validate_s * 1e3:.1f} ms")

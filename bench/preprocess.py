@@ -9,25 +9,20 @@ is the real network's. Reference: OpenCV Canny on the same image, so ratios comp
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from bench.timing import best_of
+from bench.timing import Pairs, compare
 from studio.core.context import CancelToken, NodeContext
 
 SIZE = 512
 
 
 def _ctx() -> NodeContext:
-    return NodeContext(node_id="bench", title="bench", run_id=0, cancel=CancelToken(), emit=lambda k, d: None,
-                       services={})
-
-
-def _best_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up (first call pays imports, allocator growth, lazy init)
-    return best_of(fn, repeats) * 1000.0
+    return NodeContext(node_id="bench", title="bench", run_id=0, cancel=CancelToken(), emit=lambda k, d: None)
 
 
 def _photo() -> np.ndarray:
@@ -51,7 +46,7 @@ def weight_free(image: np.ndarray) -> dict[str, Callable[[], Any]]:
 
     ctx, r = _ctx(), SIZE
     return {
-        "canny (reference)": lambda: canny(ctx, image=image, low=100, high=200, blur=0.0),
+        "canny": lambda: canny(ctx, image=image, low=100, high=200, blur=0.0),
         "softedge": lambda: softedge(ctx, image=image, detect_resolution=r, contrast=1.0),
         "lineart": lambda: lineart(ctx, image=image, detect_resolution=r, line_width=1.5, strength=6.0),
         "scribble": lambda: scribble(ctx, image=image, detect_resolution=r, threshold=0.5, thickness=1),
@@ -62,6 +57,12 @@ def weight_free(image: np.ndarray) -> dict[str, Callable[[], Any]]:
         "normal_from_depth": lambda: normal_from_depth(ctx, depth=image, detect_resolution=r, relief=0.5,
                                                        background=0.0),
     }
+
+
+def _config(cls: type[Any], **options: Any) -> Any:
+    """A transformers config; backbone and label options go through ``**kwargs``, which its typed
+    dataclass signature does not list."""
+    return cls(**options)
 
 
 def _annotator(model: Any, processor: Any, kind: str) -> Any:
@@ -89,29 +90,30 @@ def model_based(rgb: np.ndarray) -> dict[str, Callable[[], Any]]:
     from studio.diffusion.clip_tokenizer import clip_tokenizer
 
     torch.manual_seed(0)
-    dinov2_small = tf.Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, image_size=518,
-                                   patch_size=14, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
+    dinov2_small = _config(tf.Dinov2Config, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+                           image_size=518, patch_size=14, out_indices=[3, 6, 9, 12], reshape_hidden_states=False)
     depth = _annotator(tf.DepthAnythingForDepthEstimation(tf.DepthAnythingConfig(backbone_config=dinov2_small)),
                        DPTImageProcessorPil(keep_aspect_ratio=True, ensure_multiple_of=14, resample=3,
                                             image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]),
                        "depth_anything")
-    convnext_small = tf.ConvNextConfig(depths=[3, 3, 27, 3], hidden_sizes=[96, 192, 384, 768],
-                                       out_features=["stage1", "stage2", "stage3", "stage4"])
-    upernet = _annotator(tf.UperNetForSemanticSegmentation(tf.UperNetConfig(
+    convnext_small = _config(tf.ConvNextConfig, depths=[3, 3, 27, 3], hidden_sizes=[96, 192, 384, 768],
+                             out_features=["stage1", "stage2", "stage3", "stage4"])
+    upernet = _annotator(tf.UperNetForSemanticSegmentation(_config(tf.UperNetConfig,
         backbone_config=convnext_small, hidden_size=512, auxiliary_in_channels=384, num_labels=150)),
         SegformerImageProcessorPil(), "upernet")
-    segformer = _annotator(tf.SegformerForSemanticSegmentation(tf.SegformerConfig(num_labels=150)),
+    segformer = _annotator(tf.SegformerForSemanticSegmentation(_config(tf.SegformerConfig, num_labels=150)),
                            SegformerImageProcessorPil(), "segformer")
     image_processor = OneFormerImageProcessorPil(size={"shortest_edge": 512, "longest_edge": 2048}, num_text=134,
                                                  repo_path=str(resources_dir() / "oneformer"),
                                                  class_info_file="ade20k_panoptic.json")
-    oneformer = _annotator(tf.OneFormerForUniversalSegmentation(tf.OneFormerConfig(num_labels=150, is_training=False)),
+    oneformer = _annotator(tf.OneFormerForUniversalSegmentation(
+        _config(tf.OneFormerConfig, num_labels=150, is_training=False)),
                            tf.OneFormerProcessor(image_processor=image_processor, tokenizer=clip_tokenizer()),
                            "oneformer")
     labels = {i: f"class {i}" for i in range(80)} | {0: "person"}
-    detector = _annotator(tf.RTDetrForObjectDetection(tf.RTDetrConfig(num_labels=80, id2label=labels)),
+    detector = _annotator(tf.RTDetrForObjectDetection(_config(tf.RTDetrConfig, num_labels=80, id2label=labels)),
                           RTDetrImageProcessorPil(), "rt_detr")
-    vitpose = _annotator(tf.VitPoseForPoseEstimation(tf.VitPoseConfig(
+    vitpose = _annotator(tf.VitPoseForPoseEstimation(_config(tf.VitPoseConfig,
         backbone_config=tf.VitPoseBackboneConfig(), use_simple_decoder=True, num_labels=17)),
         VitPoseImageProcessorPil(), "vitpose")
     one_person = np.array([[128, 32, 256, 448]], np.float32)
@@ -127,22 +129,31 @@ def model_based(rgb: np.ndarray) -> dict[str, Callable[[], Any]]:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench preprocess")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", "--pairs", dest="repeats", type=int, default=3,
+                    help="interleaved pairs (canny, preprocessor) per preprocessor")
     ap.add_argument("--no-models", action="store_true", help="only the weight-free preprocessors")
     args = ap.parse_args(argv)
     image = _photo()
     rgb = (image[0] * 255 + 0.5).astype(np.uint8)
-    rows = [(name, _best_ms(fn, args.repeats)) for name, fn in weight_free(image).items()]
+    preprocessors = weight_free(image)
+    canny = preprocessors.pop("canny")
+    rows = compare(canny, preprocessors, args.repeats, warmup=True)
     if not args.no_models:
         import torch
 
         from studio.diffusion.model_manager import cpu_has_bf16
 
         print(f"torch threads: {torch.get_num_threads()}, CPU bf16: {cpu_has_bf16()} (annotators run fp32)")
-        rows += [(name, _best_ms(fn, max(1, args.repeats - 1))) for name, fn in model_based(rgb).items()]
-    ref = rows[0][1]
-    print(f"preprocessors on one {SIZE}×{SIZE} image (best of {args.repeats}); ratio = time / canny")
-    print(f"{'preprocessor':42s} {'ms':>10s} {'× canny':>10s}")
-    for name, ms in rows:
-        print(f"{name:42s} {ms:10.1f} {ms / ref:10.1f}")
+        rows |= compare(canny, model_based(rgb), max(1, args.repeats - 1), warmup=True)
+    print(f"preprocessors on one {SIZE}×{SIZE} image; each timed in interleaved pairs with canny (the reference): "
+          f"medians, ratio = time / canny")
+    print(f"{'preprocessor':42s} {'ms':>10s} {'× canny':>10s}  spread of the ratio")
+    canny_ms = statistics.median(t for p in rows.values() for t in p.reference) * 1000.0
+    print(f"{'canny (reference)':42s} {canny_ms:10.1f} {1.0:10.2f}")
+    for name, p in rows.items():
+        print(_row(name, p))
     return 0
+
+
+def _row(name: str, p: Pairs) -> str:
+    return f"{name:42s} {p.ours_s * 1000.0:10.1f} {p.ratio:10.2f}  {p.spread('.2f')}"

@@ -3,23 +3,26 @@
 Uses full-size random-weight SD1.5 models (built once outside the repository, see
 ``bench.make_models.ensure_models``). Prints, in one run: the fp32 reference pipeline, our node
 with previews on and off, the preview function's own cost, and our bf16 CPU path where the CPU
-supports bf16. ``--controlnet`` adds one ControlNet to both sides.
+supports bf16. ``--controlnet`` adds one ControlNet to both sides. Each of ours runs in interleaved
+pairs with the reference, so the ratios (medians, with their spread) hold on a busy machine.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.timing import best_of
+from bench.timing import Pairs, best_of, compare
 
 PROMPT = "a red brick cottage in a green valley, mountains, sunny day"
 NEGATIVE = "blurry, low quality"
 
 
-def _ctx(services: dict[str, Any], frames: list[Any]) -> Any:
+def _ctx(services: Any, frames: list[Any]) -> Any:
     from studio.core.context import CancelToken, NodeContext
 
     def emit(kind: str, data: dict[str, Any]) -> None:
@@ -33,7 +36,8 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sampler")
     ap.add_argument("--size", type=int, choices=(256, 512), default=256)
     ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", "--pairs", dest="repeats", type=int, default=5,
+                    help="interleaved (reference, ours) pairs per variant")
     ap.add_argument("--controlnet", action="store_true")
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps")
@@ -45,6 +49,7 @@ def main(argv: list[str]) -> int:
 
     from bench.make_models import ensure_models
     from studio.core.registry import default_registry
+    from studio.core.services import RunServices
     from studio.core.settings import Settings
     from studio.diffusion.model_manager import ModelManager, cpu_has_bf16
     from studio.diffusion.previews import preview
@@ -52,7 +57,7 @@ def main(argv: list[str]) -> int:
     from studio.diffusion.schedulers import make_scheduler
     from studio.diffusion.values import ControlSpec, Latent
 
-    root = ensure_models("full", families=("sd15",)) if not args.models else __import__("pathlib").Path(args.models)
+    root = ensure_models("full", families=("sd15",)) if not args.models else Path(args.models)
     ckpt = next((root / "checkpoints").glob("*sd15*.safetensors"), None) or next((root / "checkpoints").iterdir())
     cn_file = next((root / "controlnet").glob("*sd15-canny.safetensors"), None)
     node = default_registry()["sample.sampler"]
@@ -73,9 +78,8 @@ def main(argv: list[str]) -> int:
             pos, neg = pos.with_control(spec), neg.with_control(spec)
         return {"unet": unet, "clip": clip, "vae": vae, "cn": cn, "pos": pos, "neg": neg}
 
-    def ours(m: dict[str, Any], previews: bool, n: int = steps) -> tuple[float, list[Any]]:
-        frames: list[Any] = []
-        services = {"settings": Settings(preview="auto" if previews else "none")}
+    def ours(m: dict[str, Any], previews: bool, frames: list[Any], n: int = steps) -> Callable[[], None]:
+        services = RunServices(settings=Settings(preview="auto" if previews else "none"))
         latent = Latent("sd15", torch.zeros(1, 4, size // 8, size // 8))
 
         def go() -> None:
@@ -84,14 +88,15 @@ def main(argv: list[str]) -> int:
                 node.fn(_ctx(services, frames), model=m["unet"], positive=m["pos"], negative=m["neg"], latent=latent,
                         seed=seed, steps=n, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=1.0)
 
-        return best_of(go, args.repeats) / n, list(frames)
+        return go
 
-    def reference(m: dict[str, Any], n: int = steps) -> float:
+    def reference(m: dict[str, Any], n: int = steps) -> Callable[[], None]:
         u, clip = m["unet"], m["clip"]
         common = dict(vae=m["vae"].vae, text_encoder=clip.encoders[0], tokenizer=clip.tokenizers[0], unet=u.unet,
                       scheduler=make_scheduler(args.sampler, "normal", u.scheduler_config), safety_checker=None,
                       feature_extractor=None, requires_safety_checker=False)
         extra: dict[str, Any] = {}
+        pipe: Any
         if m["cn"] is not None:
             pipe = StableDiffusionControlNetPipeline(controlnet=m["cn"].model, **common)
             extra["image"] = torch.from_numpy(hint).permute(0, 3, 1, 2)
@@ -104,34 +109,41 @@ def main(argv: list[str]) -> int:
                  guidance_scale=cfg, height=size, width=size, output_type="latent",
                  generator=torch.Generator("cpu").manual_seed(seed), **extra)
 
-        return best_of(go, args.repeats) / n
+        return go
 
     m = setup(base_dtype)
-    reference(m, 1)  # warm up both paths (allocator, kernels)
-    ours(m, True, 1)
-    ref_s = reference(m)
-    ours_on, frames = ours(m, True)
-    ours_off, _ = ours(m, False)
+    frames: list[Any] = []
+    candidates = {"on": ours(m, True, frames), "off": ours(m, False, [])}
+    has_bf16 = not fp16_gpu and cpu_has_bf16()
+    if has_bf16:
+        mb = setup("bf16")  # both model sets stay loaded so that every pair runs under the same load
+        candidates["bf16"] = ours(mb, True, [])
+        ours(mb, True, [], 1)()
+    reference(m, 1)()  # warm up both paths (allocator, kernels)
+    ours(m, True, [], 1)()
+    runs = compare(reference(m), candidates, args.repeats)
+    ref_s = runs["on"].reference_s / steps
+
+    def per_step(p: Pairs) -> str:
+        return f"{p.ours_s / steps:8.3f} s/step   {p.describe()}"
+
     x0 = torch.randn(1, 4, size // 8, size // 8)
     prev_s = best_of(lambda: [preview(x0, "sd15") for _ in range(50)], 3) / 50
+    off_s = runs["off"].ours_s / steps
     label = f"{size}x{size}, {steps} steps, {args.sampler}, cfg {cfg}{', 1 ControlNet' if args.controlnet else ''}, " \
-            f"{args.device} {base_dtype}, torch threads {torch.get_num_threads()}"
+            f"{args.device} {base_dtype}, torch threads {torch.get_num_threads()}; medians of {args.repeats} " \
+            f"interleaved pairs, ratio = ours / reference"
     print(label)
     print(f"diffusers pipeline (reference): {ref_s:8.3f} s/step")
-    print(f"our sampler node, previews on:  {ours_on:8.3f} s/step   ratio {ours_on / ref_s:.3f} (target <= 1.00)")
-    print(f"our sampler node, previews off: {ours_off:8.3f} s/step   ratio {ours_off / ref_s:.3f}")
+    print(f"our sampler node, previews on:  {per_step(runs['on'])}  (target <= 1.00)")
+    print(f"our sampler node, previews off: {per_step(runs['off'])}")
     print(f"preview frames per run: {len(frames)} of {steps}; latent->RGB preview: {prev_s * 1e3:.3f} ms = "
-          f"{100 * prev_s / ours_off:.3f} % of a step (target <= 1 %); on/off difference "
-          f"{100 * (ours_on - ours_off) / ours_off:+.2f} %")
+          f"{100 * prev_s / off_s:.3f} % of a step (target <= 1 %); on/off difference "
+          f"{100 * (runs['on'].ratio / runs['off'].ratio - 1):+.2f} %")
     if fp16_gpu:
-        print(f"it/s: reference {1 / ref_s:.2f}, ours {1 / ours_on:.2f}")
-    elif cpu_has_bf16():
-        del m
-        mb = setup("bf16")
-        ours(mb, True, 1)
-        bf16_s, _ = ours(mb, True)
-        print(f"our sampler node, bf16 CPU:     {bf16_s:8.3f} s/step   ratio {bf16_s / ref_s:.3f} vs fp32 reference "
-              f"(target <= 0.5)")
+        print(f"it/s: reference {1 / ref_s:.2f}, ours {steps / runs['on'].ours_s:.2f}")
+    elif has_bf16:
+        print(f"our sampler node, bf16 CPU:     {per_step(runs['bf16'])} vs fp32 reference (target <= 0.5)")
     else:
         print("bf16: this CPU does not report bf16 support; skipped")
     return 0

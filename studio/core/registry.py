@@ -26,6 +26,7 @@ from types import ModuleType
 from .nodetype import NodeDefinitionError, NodeType, check_node_type
 
 ENTRY_POINT_GROUP = "latent_studio.nodes"
+BUILTINS_GROUP = "latent_studio.builtins"
 # Seconds one pack may take to import; generous, since a pack may import torch on a cold disk.
 PLUGIN_IMPORT_TIMEOUT_S = 30.0
 
@@ -108,10 +109,17 @@ class Registry:
         return found
 
     def load_builtins(self) -> None:
-        import nodes
-
-        for info in sorted(pkgutil.walk_packages(nodes.__path__, "nodes."), key=lambda i: i.name):
-            self.load_module(importlib.import_module(info.name))
+        """The node packages this installation ships, registered under the ``latent_studio.builtins``
+        entry point (so that the core names no node package)."""
+        found = importlib.metadata.entry_points(group=BUILTINS_GROUP)
+        if not found:
+            raise RuntimeError("the built-in nodes are not registered: reinstall Latent Studio "
+                               "(the launcher does it, or `pip install -e .`)")
+        for ep in sorted(found, key=lambda e: e.name):
+            package = importlib.import_module(ep.value)
+            prefix = package.__name__ + "."
+            for info in sorted(pkgutil.walk_packages(package.__path__, prefix), key=lambda i: i.name):
+                self.load_module(importlib.import_module(info.name))
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         for ep in importlib.metadata.entry_points(group=group):

@@ -1,41 +1,52 @@
-"""The layers of the design: studio/core imports neither Qt nor torch; nodes/ and studio/diffusion
-import no Qt; importing the built-in nodes does not pay for torch."""
+"""The layers of the design, as import contracts (pyproject.toml, import-linter) and at run time:
+studio/core imports neither Qt, torch nor the built-in nodes; nodes/, studio/diffusion, studio/compat
+and studio/app import no Qt; importing the core pays for neither Qt nor torch."""
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def _imports(folder: Path) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for path in folder.rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
-    return found
+def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    """Check the contracts of ``tree``'s pyproject.toml against the packages found in ``tree``."""
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--config", str(tree / "pyproject.toml")],
+                          capture_output=True, text=True, cwd=tree, env={"PYTHONPATH": str(tree), "PATH": ""})
 
 
-def test_core_imports_neither_qt_nor_torch_in_source():
-    imports = _imports(ROOT / "studio" / "core")
-    for banned in ("PySide6", "shiboken6", "torch", "diffusers", "transformers", "superqt", "qtawesome"):
-        assert banned not in imports, f"{banned} imported by {imports.get(banned)}"
+def test_the_import_contracts_hold():
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_nodes_and_diffusion_import_no_qt():
-    for folder in (ROOT / "nodes", ROOT / "studio" / "diffusion"):
-        imports = _imports(folder)
-        for banned in ("PySide6", "shiboken6", "superqt", "qtawesome"):
-            assert banned not in imports, f"{banned} imported by {imports.get(banned)}"
+def _copy_tree(dest: Path) -> Path:
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("studio", "nodes"):
+        shutil.copytree(ROOT / name, dest / name, ignore=skip)
+    shutil.copy(ROOT / "pyproject.toml", dest)
+    return dest
+
+
+@pytest.mark.parametrize(("module", "line", "forbidden"), [
+    ("studio/diffusion/vae.py", "from superqt.utils import qthrottled", "studio.diffusion.vae -> superqt"),
+    ("nodes/latent.py", "from PySide6 import QtCore", "nodes.latent -> PySide6"),
+    ("studio/compat/__init__.py", "import qtawesome", "studio.compat -> qtawesome"),
+    ("studio/app/__init__.py", "import shiboken6", "studio.app -> shiboken6"),
+    ("studio/core/graph.py", "def _late():\n    import torch\n    return torch", "studio.core.graph -> torch"),
+    ("studio/core/workflow.py", "import nodes.latent", "studio.core.workflow -> nodes.latent"),
+])
+def test_a_forbidden_import_breaks_a_contract(tmp_path, module, line, forbidden):
+    tree = _copy_tree(tmp_path)
+    with open(tree / module, "a", encoding="utf-8") as f:
+        f.write("\n" + line + "\n")
+    result = _lint(tree)
+    assert result.returncode != 0
+    assert forbidden in result.stdout
 
 
 def _modules_after(code: str) -> set[str]:
