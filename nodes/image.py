@@ -16,7 +16,7 @@ from studio.core.context import NodeContext, NodeFailure, resolve_file
 from studio.core.imaging import check_image, thumbnail, to_uint8
 from studio.core.nodetype import Bool, Choice, File, Float, Int, Out, String, Wire, node
 from studio.core.parameters_text import parameters_text
-from studio.core.pngmeta import embed_workflow as embed_workflow_bytes
+from studio.core.pngmeta import PngTextTooLarge, metadata_texts, png_info
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -172,13 +172,18 @@ def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, e
         raise NodeFailure(f"cannot create output folder {target}: {exc.strerror or exc}") from None
     workflow = ctx.workflow_text if (embed_workflow or sidecar_json) else ""
     params = "" if strip_metadata or not ctx.snapshot else parameters_text(ctx.snapshot, ctx.node_id)
+    texts = [] if strip_metadata else metadata_texts(workflow if embed_workflow else None, params or None)
+    try:
+        info = png_info(texts)
+    except PngTextTooLarge:
+        # A workflow too large for a PNG to carry (and be opened again): the picture still saves.
+        ctx.warn("the workflow is too large to embed in the PNG; saved the image without it")
+        info = png_info(metadata_texts(None, params or None) if not strip_metadata else [])
     for i, frame in enumerate(batch):
         ctx.check_cancel()
         buf = io.BytesIO()
-        Image.fromarray(to_uint8(frame)).save(buf, format="PNG", compress_level=4)
+        Image.fromarray(to_uint8(frame)).save(buf, format="PNG", compress_level=4, pnginfo=info)
         data = buf.getvalue()
-        if not strip_metadata and (embed_workflow or params):
-            data = embed_workflow_bytes(data, workflow if embed_workflow else None, params or None)
         try:
             path, n = _write_new(target, prefix, n, data, workflow if sidecar_json and workflow else None)
         except OSError as exc:

@@ -10,8 +10,9 @@ import argparse
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -264,6 +265,8 @@ def _run_in_thread(session: Any, job: Any) -> Any:
 
 class _Interruptible:
     """First Ctrl+C cancels the run (it stops within a step); a second one exits at once."""
+
+    previous: Callable[[int, FrameType | None], Any] | int | None  # the SIGINT handler to restore
 
     def __init__(self, session: Any) -> None:
         self.session, self.presses, self.previous = session, 0, None

@@ -219,8 +219,8 @@ class Session:
         for node_id in snap.order:
             if node_id in images or node_id in paths:
                 title = snap.nodes[node_id].title
-                files = paths.get(node_id) or [None]
-                job.results.extend(Result(node_id, title, images.get(node_id), f) for f in files)
+                shown: list[str] | list[None] = paths.get(node_id) or [None]
+                job.results.extend(Result(node_id, title, images.get(node_id), f) for f in shown)
         self.queue.finish(job, summary)
         self.emit(sev.JobFinished(job))
         return summary

@@ -21,7 +21,9 @@ from .report import ImportReport
 
 NAMESPACE = uuid.UUID("0f4e9c3a-52b1-4d7e-8a0c-9b6f2e1d7c55")
 MAX_TEXT = 1024 * 1024
-_EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):[^>]*>", re.IGNORECASE)
+# A tag ends at the first ">"; it never holds a "<", so a text full of unclosed tags is scanned once.
+_EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):[^<>]*+>", re.IGNORECASE)
+_MODEL_HASH_SUFFIX = re.compile(r"\[[0-9a-fA-F]+\]\Z")
 _HINT_NOTE = ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
               "output's aspect ratio first): crop hint images to the output's shape for the same result")
 # A1111 preprocessor (module) name prefix → our node type; checked in order
@@ -137,7 +139,7 @@ class _Build:
         negative = self.add("negative", "text.encode", {"text": self.prompt(p.negative)}, "Negative prompt")
         for enc in (positive, negative):
             self.link(*clip_src, enc, "clip")
-        cond = ((positive, "conditioning"), (negative, "conditioning"))
+        cond: tuple[tuple[str, str], ...] = ((positive, "conditioning"), (negative, "conditioning"))
 
         width, height = self.size("Size", (512, 512))
         hires = any(k in v for k in ("Hires upscale", "Hires resize", "Hires upscaler"))
@@ -267,7 +269,8 @@ class _Build:
                     init_image: tuple[str, str] | None) -> tuple[tuple[str, str], ...]:
         for i, unit in enumerate(self.p.controlnets):
             where = f"ControlNet {i}"
-            model = re.sub(r"\s*\[[0-9a-fA-F]+\]\s*$", "", unit.get("model", "")).strip()
+            model = unit.get("model", "").strip()
+            model = model[:m.start()].strip() if (m := _MODEL_HASH_SUFFIX.search(model)) else model
             if not model or model.lower() == "none":
                 self.report.dropped(f"{where}: no model; the unit is skipped")
                 continue

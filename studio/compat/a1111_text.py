@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 _KEY = re.compile(r"^\w[\w \-/+.()]*$")
-_UNIT_KEY = re.compile(r"^ControlNet(?: |-)?(\d*)$")
-_OLD_UNIT_KEY = re.compile(r"^ControlNet(?:-(\d+))? (.+)$")
+_UNIT_KEY = re.compile(r"^ControlNet(?: |-)?(\d{0,3})$")  # a unit number; A1111 has a handful
+_OLD_UNIT_KEY = re.compile(r"^ControlNet(?:-(\d{1,3}))? (.+)$")
 _KNOWN = ("Steps", "Sampler", "CFG scale", "Seed", "Size")
 
 
@@ -52,17 +52,17 @@ def split_pairs(line: str) -> dict[str, str]:
             continue
         buf.append(ch)
     parts.append("".join(buf))
-    out: dict[str, str] = {}
+    pieces: dict[str, list[str]] = {}  # joined at the end: growing a string per comma would be quadratic
     last: str | None = None
     for part in parts:
         key, sep, value = part.strip().partition(":")
         key = key.strip()
         if sep and _KEY.match(key):
             last = key
-            out.setdefault(key, _unquote(value.strip()))
+            pieces.setdefault(key, [_unquote(value.strip())])
         elif last is not None and part.strip():
-            out[last] += "," + part  # an unquoted value that contains a comma
-    return out
+            pieces[last].append(part)  # an unquoted value that contains a comma
+    return {key: ",".join(values) for key, values in pieces.items()}
 
 
 def _unquote(value: str) -> str:

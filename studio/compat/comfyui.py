@@ -6,16 +6,18 @@ counterpart becomes a placeholder node that keeps the class, values and wires. N
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from studio.core.graph import Graph, GraphError, Link, Node
+from studio.core.graph import MAX_PORTS, Graph, GraphError, Link, Node
 from studio.core.registry import Registry
 from studio.core.workflow import MAX_NODES
 
 from .comfyui_parse import CDoc, CNode, is_api, is_ui, parse_api, parse_ui, resolve
-from .comfyui_schema import SPECS
+from .comfyui_schema import CONTROL_AFTER_GENERATE, SPECS
 from .jsonsafe import Reader, check_plain
 from .layout import auto_layout
 from .names import COMFY_SAMPLERS, COMFY_SCHEDULERS, sampler_pair
@@ -24,14 +26,30 @@ from .sigmas import step_fraction
 
 NAMESPACE = uuid.UUID("a3c5e1d2-7f40-4b8e-9a61-2f0d6c8b4e17")
 PLACEHOLDER_PREFIX = "comfyui."
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(NAMESPACE, name))`` without building a UUID object: a large import makes one
+    per node, and the object costs more than the hash."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 _SAME_RESULT = ("images will differ from ComfyUI's for the same seed: its samplers and noise are not ours; "
                 "settings, prompts and wiring carry over")
 
 
-def import_comfyui(data: Any, registry: Registry, *, source: str | None = None) -> tuple[Graph, ImportReport]:
-    """A ComfyUI workflow → (graph, report). Raises WorkflowError for anything that cannot be read."""
+def import_comfyui(data: Any, registry: Registry, *, source: str | None = None,
+                   checked: bool = False) -> tuple[Graph, ImportReport]:
+    """A ComfyUI workflow → (graph, report). Raises WorkflowError for anything that cannot be read.
+    ``checked``: ``data`` comes from ``parse_json``, whose checks ``check_plain`` would repeat."""
     r = Reader(source)
-    check_plain(data, source)
+    if not checked:
+        check_plain(data, source)
     data = r.obj(data, "$")
     if isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
         data = data["prompt"]  # the body of a request to ComfyUI's /prompt endpoint
@@ -107,9 +125,9 @@ class _Builder:
 
     # -- nodes ----------------------------------------------------------------------------------
     def _id(self, c: CNode) -> str:
-        return str(uuid.uuid5(NAMESPACE, f"node/{c.id}"))
+        return uuid5_text(f"node/{c.id}")
 
-    def add(self, c: CNode, type_id: str, params: dict[str, Any], inputs: dict[str, str | tuple[str, ...]],
+    def add(self, c: CNode, type_id: str, params: dict[str, Any], inputs: Mapping[str, str | Sequence[str]],
             outputs: list[str]) -> str:
         """Our node for ``c``: ``inputs`` maps ComfyUI input names to our ports, ``outputs`` lists our
         port for each ComfyUI output slot."""
@@ -127,7 +145,7 @@ class _Builder:
                     params[name] = clamped
         node = self.graph.add_node(type_id, c.pos or (0.0, 0.0), params, node_id=self._id(c), title=c.title)
         for comfy_name, ports in inputs.items():
-            ports = (ports,) if isinstance(ports, str) else ports
+            ports = (ports,) if isinstance(ports, str) else tuple(ports)
             self.ins[(c.id, comfy_name)] = [(node.id, p) for p in ports]
         for slot, port in enumerate(outputs):
             self.outs[(c.id, slot)] = (node.id, port)
@@ -149,23 +167,30 @@ class _Builder:
                 for dst, port in targets:
                     self.graph.insert_link(Link(source[0], source[1], dst, port))
 
-    def downstream_scheduler(self, node_id: str) -> str | None:
-        """The scheduler of the first sampler fed (directly or not) by ``node_id``."""
-        seen, todo = set(), [node_id]
-        while todo:
-            current = todo.pop(0)
-            if current in seen:
-                continue
-            seen.add(current)
-            node = self.graph.nodes[current]
+    def downstream_schedulers(self) -> dict[str, str]:
+        """For every node that feeds a sampler (directly or not): the scheduler of the nearest one.
+        One breadth-first walk up from all samplers at once, so a long chain costs its length once."""
+        feeders: dict[str, list[str]] = {}
+        for lk in self.graph.links.values():
+            feeders.setdefault(lk.dst, []).append(lk.src)
+        found: dict[str, str] = {}
+        todo: deque[str] = deque()
+        for node_id, node in self.graph.nodes.items():
             if node.type_id == "sample.sampler":
-                return str(node.params.get("scheduler", "normal"))
-            todo.extend(lk.dst for lk in self.graph.outgoing(current))
-        return None
+                found[node_id] = str(node.params.get("scheduler", "normal"))
+                todo.append(node_id)
+        while todo:
+            current = todo.popleft()
+            for src in feeders.get(current, ()):
+                if src not in found:
+                    found[src] = found[current]
+                    todo.append(src)
+        return found
 
     def _convert_control_percents(self) -> None:
+        schedulers = self.downstream_schedulers() if self.controls else {}
         for node_id, c, start, end in self.controls:
-            scheduler = self.downstream_scheduler(node_id) or "normal"
+            scheduler = schedulers.get(node_id, "normal")
             ours = (step_fraction(start, scheduler), step_fraction(end, scheduler))
             self.graph.set_param(node_id, "start", ours[0])
             self.graph.set_param(node_id, "end", ours[1])
@@ -187,9 +212,12 @@ def _placeholder(b: _Builder, c: CNode) -> str:
     if c.raw_widgets is not None:
         params["widgets_values"] = c.raw_widgets
     outputs = _unique(c.output_names)
+    inputs = tuple(dict.fromkeys([*c.input_names, *c.links]))
+    if max(len(inputs), len(outputs)) > MAX_PORTS:
+        raise b.r.fail(c.path, f"{c.label} has more than {MAX_PORTS} inputs or outputs")
     node = Node(b._id(c), PLACEHOLDER_PREFIX + c.class_type, "1.0.0", params, c.pos or (0.0, 0.0), c.title,
                 {"comfyui": {"id": c.id, "class_type": c.class_type}})
-    node.placeholder_inputs = tuple(dict.fromkeys([*c.input_names, *c.links]))
+    node.placeholder_inputs = inputs
     node.placeholder_outputs = tuple(outputs)
     b.graph.insert_node(node)
     for name in node.placeholder_inputs:
@@ -200,9 +228,15 @@ def _placeholder(b: _Builder, c: CNode) -> str:
 
 
 def _unique(names: list[str]) -> list[str]:
+    """Port names made distinct ("IMAGE", "IMAGE 1", ...); a set keeps it linear."""
     out: list[str] = []
+    taken: set[str] = set()
     for i, name in enumerate(names):
-        out.append(name if name not in out else f"{name} {i}")
+        candidate, n = name, i
+        while candidate in taken:
+            candidate, n = f"{name} {n}", n + 1
+        taken.add(candidate)
+        out.append(candidate)
     return out
 
 
@@ -240,7 +274,13 @@ def _strength(run: int, total: int) -> float:
 def _sampler_common(b: _Builder, c: CNode, seed_name: str) -> dict[str, Any]:
     sampler, scheduler = sampler_pair(b.text(c, "sampler_name"), b.text(c, "scheduler"), b.report, c.label,
                                       samplers=COMFY_SAMPLERS, schedulers=COMFY_SCHEDULERS)
-    return {"seed": b.whole(c, seed_name), "cfg": b.num(c, "cfg"), "sampler": sampler, "scheduler": scheduler}
+    params = {"seed": b.whole(c, seed_name), "cfg": b.num(c, "cfg"), "sampler": sampler, "scheduler": scheduler}
+    control = c.seed_controls.get(seed_name, c.values.get("control_after_generate"))
+    sampler_type = b.registry.get("sample.sampler")
+    known = sampler_type is not None and sampler_type.input("seed_control") is not None
+    if known and isinstance(control, str) and control in CONTROL_AFTER_GENERATE:
+        params["seed_control"] = control  # the same policy: applied after each queued run
+    return params
 
 
 _SAMPLER_PORTS = {"model": "model", "positive": "positive", "negative": "negative", "latent_image": "latent"}
@@ -356,7 +396,9 @@ def _hint_note(b: _Builder) -> None:
 
 def _canny(b: _Builder, c: CNode) -> None:
     low, high = b.num(c, "low_threshold"), b.num(c, "high_threshold")
-    params = {"low": min(255, max(0, round(low * 255))), "high": min(255, max(0, round(high * 255))), "blur": 1.0}
+    # Clamp the fraction before scaling: a threshold of 1e308 would overflow to infinity.
+    params = {"low": round(min(max(low, 0.0), 1.0) * 255), "high": round(min(max(high, 0.0), 1.0) * 255),
+              "blur": 1.0}
     b.add(c, "preprocess.canny", params, {"image": "image"}, ["image"])
     b.report.approximated(f"{c.label}: thresholds {low:g}/{high:g} (fractions) → {params['low']}/{params['high']} "
                           "on OpenCV's 0–255 scale with a σ 1 blur like ComfyUI's; edge maps are similar, not equal")

@@ -12,11 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.core.graph import MAX_PORTS
+
 from .comfyui_schema import CONTROL_AFTER_GENERATE, FRONTEND_ONLY, SPECS
 from .jsonsafe import Reader
 from .report import ImportReport
 
 MUTED, BYPASSED = 2, 4
+# Slots are list positions we may have to fill with names: bound them before anything grows a list.
+MAX_SLOT = MAX_PORTS - 1
 
 
 @dataclass
@@ -27,6 +31,7 @@ class CNode:
     values: dict[str, Any] = field(default_factory=dict)  # parameter values by name
     value_paths: dict[str, str] = field(default_factory=dict)
     raw_widgets: Any = None  # UI widget values that could not be named (unknown class)
+    seed_controls: dict[str, str] = field(default_factory=dict)  # seed widget → "control after generate"
     links: dict[str, tuple[str, int]] = field(default_factory=dict)  # wire input → (source id, slot)
     wired_params: dict[str, tuple[str, int]] = field(default_factory=dict)  # parameters fed by a wire
     input_names: list[str] = field(default_factory=list)
@@ -98,6 +103,9 @@ def parse_api(data: dict[str, Any], r: Reader) -> CDoc:
                     raise r.fail(ipath, f"links to node {src!r}, which is not in the prompt")
                 if value[1] < 0:
                     raise r.fail(f"{ipath}[1]", "output slot must not be negative")
+                if value[1] > MAX_SLOT:
+                    raise r.fail(f"{ipath}[1]", f"links to output {value[1]} of node {src!r}; a node has at most "
+                                                f"{MAX_PORTS} outputs")
                 if spec is None or name in wire_names:
                     node.links[name] = (src, value[1])
                 else:
@@ -105,6 +113,9 @@ def parse_api(data: dict[str, Any], r: Reader) -> CDoc:
             else:
                 node.values[name] = value
                 node.value_paths[name] = ipath
+        if len(node.links) > MAX_PORTS:
+            raise r.fail(f"{path}.inputs", f"{node.label} has {len(node.links)} wired inputs; at most {MAX_PORTS} "
+                                           "are allowed")
         node.input_names = [n for n, _ in spec.inputs] if spec else list(node.links)
         nodes[cid] = node
     # API prompts name no outputs: take ComfyUI's names for known classes, slot numbers otherwise.
@@ -139,10 +150,18 @@ def _links_table(data: dict[str, Any], r: Reader) -> dict[int, tuple[str, int, s
             if len(raw) < 5:
                 raise r.fail(path, "expected [id, from node, from slot, to node, to slot, type]")
         link_id = r.whole(fields[0], f"{path}[0]")
-        table[link_id] = (r.ident(fields[1], f"{path} origin"), r.whole(fields[2], f"{path} origin slot"),
-                          r.ident(fields[3], f"{path} target"), r.whole(fields[4], f"{path} target slot"),
+        origin, target = r.ident(fields[1], f"{path} origin"), r.ident(fields[3], f"{path} target")
+        table[link_id] = (origin, _slot(fields[2], f"{path} origin slot", origin, r),
+                          target, _slot(fields[4], f"{path} target slot", target, r),
                           fields[5] if isinstance(fields[5], str) else "*")
     return table
+
+
+def _slot(value: Any, path: str, node_id: str, r: Reader) -> int:
+    slot = r.whole(value, path)
+    if not 0 <= slot <= MAX_SLOT:
+        raise r.fail(path, f"slot {slot} of node {node_id} is out of range (0 to {MAX_SLOT})")
+    return slot
 
 
 def _name_widgets(node: CNode, values: Any, path: str, r: Reader) -> None:
@@ -163,13 +182,20 @@ def _name_widgets(node: CNode, values: Any, path: str, r: Reader) -> None:
         node.values[name] = values[i]
         node.value_paths[name] = f"{path}[{i}] ({name})"
         i += 1
-        if (name in spec.seeds and i < len(values) and isinstance(values[i], str)
-                and values[i] in CONTROL_AFTER_GENERATE):
-            i += 1  # the front end's "control after generate" choice is no value of the node
+        if name in spec.seeds and i < len(values):
+            # The front end's "control after generate" follows the seed: no value of the node, but the
+            # seed policy. Old files stored a flag ("randomize" or not).
+            control = values[i]
+            mode = (("randomize" if control else "fixed") if isinstance(control, bool)
+                    else control if isinstance(control, str) and control in CONTROL_AFTER_GENERATE else None)
+            if mode is not None:
+                node.seed_controls[name] = mode
+                i += 1
 
 
 def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
     table = _links_table(data, r)
+    by_target: dict[str, list[tuple[str, int, str, int, str]]] | None = None  # built when first needed
     raw_nodes = r.arr(data.get("nodes"), "$.nodes")
     nodes: dict[str, CNode] = {}
     for i, raw in enumerate(raw_nodes):
@@ -183,17 +209,29 @@ def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
         pos = r.point(raw.get("pos"), f"{path}.pos", 2)
         node.pos = (pos[0], pos[1]) if pos else None
         node.set_title(raw.get("title"))
-        for j, out in enumerate(r.arr(raw.get("outputs") or [], f"{path}.outputs")):
+        outputs = r.arr(raw.get("outputs") or [], f"{path}.outputs")
+        if len(outputs) > MAX_PORTS:
+            raise r.fail(f"{path}.outputs", f"{node.label} has {len(outputs)} outputs; at most {MAX_PORTS} are allowed")
+        for j, out in enumerate(outputs):
             out = r.obj(out, f"{path}.outputs[{j}]")
             name = out.get("name")
             node.output_names.append(name if isinstance(name, str) and name else f"output {j}")
-            node.output_types.append(out.get("type") if isinstance(out.get("type"), str) else "*")
+            kind = out.get("type")
+            node.output_types.append(kind if isinstance(kind, str) else "*")
         _name_widgets(node, raw.get("widgets_values", []) or [], f"{path}.widgets_values", r)
         raw_inputs = raw.get("inputs")
         if raw_inputs is None:
-            _inputs_from_table(node, table)
+            if by_target is None:
+                by_target = {}
+                for entry in table.values():
+                    by_target.setdefault(entry[2], []).append(entry)
+            _inputs_from_table(node, by_target.get(node.id, []))
         else:
-            _inputs_from_node(node, r.arr(raw_inputs, f"{path}.inputs"), table, f"{path}.inputs", r)
+            raw_inputs = r.arr(raw_inputs, f"{path}.inputs")
+            if len(raw_inputs) > MAX_PORTS:
+                raise r.fail(f"{path}.inputs", f"{node.label} has {len(raw_inputs)} inputs; at most {MAX_PORTS} "
+                                               "are allowed")
+            _inputs_from_node(node, raw_inputs, table, f"{path}.inputs", r)
         nodes[node.id] = node
 
     for node in nodes.values():
@@ -214,8 +252,9 @@ def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
         rect = r.point(raw.get("bounding"), f"$.groups[{i}].bounding", 4)
         if rect is None:
             continue
-        title = raw.get("title") if isinstance(raw.get("title"), str) else ""
-        color = raw.get("color") if isinstance(raw.get("color"), str) and raw.get("color") else None
+        title, color = raw.get("title"), raw.get("color")
+        title = title if isinstance(title, str) else ""
+        color = color if isinstance(color, str) and color else None
         groups.append(CGroup(title, (rect[0], rect[1], rect[2], rect[3]), color))
     return CDoc("ui", nodes, groups)
 
@@ -230,7 +269,8 @@ def _inputs_from_node(node: CNode, inputs: list[Any], table: dict[int, tuple[str
         is_widget = isinstance(inp.get("widget"), dict)
         if not is_widget:
             node.input_names.append(name)
-            node.input_types[name] = inp.get("type") if isinstance(inp.get("type"), str) else "*"
+            kind = inp.get("type")
+            node.input_types[name] = kind if isinstance(kind, str) else "*"
         link_id = inp.get("link")
         if link_id is None:
             continue
@@ -241,14 +281,14 @@ def _inputs_from_node(node: CNode, inputs: list[Any], table: dict[int, tuple[str
         (node.wired_params if is_widget else node.links)[name] = (src, slot)
 
 
-def _inputs_from_table(node: CNode, table: dict[int, tuple[str, int, str, int, str]]) -> None:
+def _inputs_from_table(node: CNode, entries: list[tuple[str, int, str, int, str]]) -> None:
+    """Wire inputs of a node that lists none, from the links that end at it."""
     spec = SPECS.get(node.class_type)
     names = [n for n, _ in spec.inputs] if spec else []
-    for src, slot, dst, dst_slot, typ in table.values():
-        if dst == node.id:
-            name = names[dst_slot] if dst_slot < len(names) else f"input {dst_slot}"
-            node.links[name] = (src, slot)
-            node.input_types[name] = typ
+    for src, slot, _dst, dst_slot, typ in entries:
+        name = names[dst_slot] if dst_slot < len(names) else f"input {dst_slot}"
+        node.links[name] = (src, slot)
+        node.input_types[name] = typ
     node.input_names = names or list(node.links)
 
 
@@ -267,9 +307,10 @@ def resolve(doc: CDoc, report: ImportReport, r: Reader) -> dict[str, CNode]:
             report.dropped(f"{node.label}: bypassed in ComfyUI; its inputs are wired through to its outputs")
     kept = {cid: n for cid, n in doc.nodes.items()
             if n.class_type not in FRONTEND_ONLY and n.mode not in (MUTED, BYPASSED)}
+    traced_memo: dict[tuple[str, int], tuple[str, int] | None] = {}
     for node in kept.values():
         for name, (src, slot) in list(node.links.items()):
-            traced = _trace(doc.nodes, src, slot, r, node, name)
+            traced = _trace(doc.nodes, src, slot, r, node, name, traced_memo)
             if traced is None:
                 del node.links[name]
                 report.dropped(f"{node.label}: input {name!r} was fed by a muted or bypassed node with "
@@ -283,22 +324,39 @@ def resolve(doc: CDoc, report: ImportReport, r: Reader) -> dict[str, CNode]:
     return kept
 
 
-def _trace(nodes: dict[str, CNode], src: str, slot: int, r: Reader, dst: CNode,
-           name: str) -> tuple[str, int] | None:
-    for _ in range(len(nodes) + 1):
+def _trace(nodes: dict[str, CNode], src: str, slot: int, r: Reader, dst: CNode, name: str,
+           memo: dict[tuple[str, int], tuple[str, int] | None]) -> tuple[str, int] | None:
+    """The output that really feeds a wire, through Reroutes and bypassed nodes. Every hop's answer
+    is memoised, so many wires sharing one long chain cost the chain once, not once each."""
+    hops: list[tuple[str, int]] = []
+    on_path: set[tuple[str, int]] = set()
+    result: tuple[str, int] | None
+    while True:
+        key = (src, slot)
+        if key in memo:
+            result = memo[key]
+            break
+        if key in on_path:
+            raise r.fail(f"{dst.path}.inputs ({name})", "the wire runs in a loop through Reroute or bypassed nodes")
+        hops.append(key)
+        on_path.add(key)
         node = nodes[src]
         if node.class_type == "Reroute":
             nxt = next(iter(node.links.values()), None)
         elif node.mode == BYPASSED:
             nxt = _bypass_source(node, slot)
         elif node.mode == MUTED or node.class_type in FRONTEND_ONLY:
-            return None
+            nxt, result = None, None
         else:
-            return src, slot
+            result = key
+            break
         if nxt is None:
-            return None
+            result = None
+            break
         src, slot = nxt
-    raise r.fail(f"{dst.path}.inputs ({name})", "the wire runs in a loop through Reroute or bypassed nodes")
+    for hop in hops:
+        memo[hop] = result
+    return result
 
 
 def _bypass_source(node: CNode, slot: int) -> tuple[str, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from studio.core.graph import Graph
+from studio.core.jsonread import gc_paused
 from studio.core.pngmeta import PARAMETERS_KEY, WORKFLOW_KEY, PngMetadataError, is_png, read_text_chunks
 from studio.core.registry import Registry
 from studio.core.workflow import FORMAT, MAX_FILE_BYTES, WorkflowError, document_to_graph, parse_json
@@ -17,7 +18,11 @@ from .report import ImportReport
 
 def load_any(path: str | Path, registry: Registry) -> tuple[Graph, ImportReport | None]:
     """(graph, None) for our own files; (graph, report) for imports. Raises WorkflowError."""
-    path = Path(path)
+    with gc_paused():  # a large import builds many objects and makes no garbage cycles
+        return _load_any(Path(path), registry)
+
+
+def _load_any(path: Path, registry: Registry) -> tuple[Graph, ImportReport | None]:
     source = str(path)
     if not path.is_file():
         raise WorkflowError("$", "no such file", source=source)
@@ -41,28 +46,32 @@ def load_any(path: str | Path, registry: Registry) -> tuple[Graph, ImportReport 
             raise WorkflowError("$", "neither a workflow, a PNG nor UTF-8 text", source=source) from None
         if "Steps:" in text:
             return import_a1111(text, registry, source=source)
-    return load_document(parse_json(data, source=source), registry, source)
+    return load_document(parse_json(data, source=source), registry, source, checked=True)
 
 
-def load_document(doc: object, registry: Registry, source: str | None = None) -> tuple[Graph, ImportReport | None]:
-    """A parsed JSON document of any known kind."""
+def load_document(doc: object, registry: Registry, source: str | None = None, *,
+                  checked: bool = False) -> tuple[Graph, ImportReport | None]:
+    """A parsed JSON document of any known kind; ``checked``: it comes from ``parse_json``, which
+    already checked its values."""
     if isinstance(doc, dict) and doc.get("format") != FORMAT:
-        inner = doc.get("prompt") if isinstance(doc.get("prompt"), dict) else doc
+        prompt = doc.get("prompt")
+        inner: dict = prompt if isinstance(prompt, dict) else doc
         if is_ui(doc) or is_api(inner):
-            return import_comfyui(doc, registry, source=source)
+            return import_comfyui(doc, registry, source=source, checked=checked)
     return document_to_graph(doc, registry, source=source), None
 
 
 def _from_png_texts(texts: dict[str, str], registry: Registry, source: str) -> tuple[Graph, ImportReport | None]:
     if WORKFLOW_KEY in texts:
         return load_document(parse_json(texts[WORKFLOW_KEY], source=f"{source} (embedded workflow)"), registry,
-                             source)
+                             source, checked=True)
     failure: WorkflowError | None = None
     for key in ("workflow", "prompt"):  # ComfyUI: the editor's workflow wins over the API prompt
         if key in texts:
             where = f"{source} (ComfyUI {key} chunk)"
             try:
-                graph, report = import_comfyui(parse_json(texts[key], source=where), registry, source=where)
+                graph, report = import_comfyui(parse_json(texts[key], source=where), registry, source=where,
+                                               checked=True)
             except WorkflowError as exc:
                 failure = failure or exc
                 continue

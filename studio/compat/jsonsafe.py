@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from studio.core.jsonread import JsonReader, WorkflowError, kind_of
-from studio.core.workflow import MAX_DEPTH, MAX_NODES
-
-MAX_ITEMS = 4 * MAX_NODES  # values of every kind, counted over the whole document
+from studio.core.jsonread import MAX_INT, JsonReader, check_values, kind_of
 
 
 def check_plain(value: Any, source: str | None = None) -> None:
-    """Refuse what a saved workflow could not hold: deep nesting, non-JSON values, NaN, huge documents.
-    Iterative, so a hostile document cannot exhaust the stack."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    count = 0
-    while stack:
-        v, depth = stack.pop()
-        count += 1
-        if count > MAX_ITEMS * 16:
-            raise WorkflowError("$", "the document is too large to import", source=source)
-        if isinstance(v, dict):
-            if depth > MAX_DEPTH:
-                raise WorkflowError("$", f"nested more than {MAX_DEPTH} levels deep", source=source)
-            for k, item in v.items():
-                if not isinstance(k, str):
-                    raise WorkflowError("$", f"object key {k!r} is not text", source=source)
-                stack.append((item, depth + 1))
-        elif isinstance(v, list | tuple):
-            if depth > MAX_DEPTH:
-                raise WorkflowError("$", f"nested more than {MAX_DEPTH} levels deep", source=source)
-            stack.extend((item, depth + 1) for item in v)
-        elif isinstance(v, float):
-            if not math.isfinite(v):
-                raise WorkflowError("$", "NaN and infinite numbers are not allowed", source=source)
-        elif v is not None and not isinstance(v, str | int | bool):
-            raise WorkflowError("$", f"{type(v).__name__} is not a JSON value", source=source)
+    """Refuse what a saved workflow could not hold (deep nesting, non-JSON values, NaN, huge numbers,
+    more values than the budget), naming the JSON path; linear, and safe against deep nesting."""
+    check_values(value, source)
 
 
 class Reader(JsonReader):
@@ -61,10 +35,12 @@ class Reader(JsonReader):
 
     def whole(self, value: Any, path: str) -> int:
         if isinstance(value, int) and not isinstance(value, bool):  # exact: seeds use all 64 bits
-            if abs(value) > 2**128:
+            if abs(value) > MAX_INT:
                 raise self.fail(path, "number out of range")
             return value
         number = self.num(value, path)
+        if abs(number) > MAX_INT:
+            raise self.fail(path, "number out of range")
         if number != int(number):
             raise self.fail(path, f"expected a whole number, found {value!r}")
         return int(number)

@@ -20,10 +20,15 @@ class ImportReport:
 
     source: str  # e.g. "ComfyUI (UI workflow)", "A1111 parameters"
     notes: list[Note] = field(default_factory=list)
+    _seen: set[Note] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._seen = set(self.notes)
 
     def add(self, kind: str, text: str) -> None:
         note = Note(kind, text)
-        if note not in self.notes:  # one line per fact, however many nodes share it
+        if note not in self._seen:  # one line per fact, however many nodes share it (a set: linear)
+            self._seen.add(note)
             self.notes.append(note)
 
     def unmapped(self, text: str) -> None:

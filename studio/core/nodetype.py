@@ -262,10 +262,10 @@ def node(
     outputs: Sequence[Output] = (),
     description: str | None = None,
     side_effect: bool = False,
-    family: Callable[[Mapping[str, Any]], str | None] | None = None,
+    family: Callable[[Mapping[str, Any], Any], str | None] | None = None,
     summary: Sequence[str] | None = None,
     upgrade: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
-    fingerprint: Callable[[Mapping[str, Any], Mapping[str, Any]], Any] | None = None,
+    fingerprint: Callable[[Mapping[str, Any], Any], Any] | None = None,
 ) -> Callable[[Callable[..., Any]], NodeType]:
     """Declare a node type from a function. The result is the ``NodeType``; the registry finds it."""
 

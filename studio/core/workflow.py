@@ -22,8 +22,8 @@ from .jsonread import MAX_DEPTH as MAX_DEPTH  # re-exported: importers and tests
 from .jsonread import MAX_JSON_ITEMS as MAX_JSON_ITEMS
 from .jsonread import JsonReader as _Reader
 from .jsonread import WorkflowError as WorkflowError
+from .jsonread import gc_paused, loads_bounded
 from .jsonread import kind_of as _kind
-from .jsonread import loads_bounded
 from .registry import Registry
 
 FORMAT = "latent-studio.workflow"
@@ -105,7 +105,7 @@ def document_text(doc: Any) -> str:
 
 
 _CONTAINERS = (dict, list, tuple)
-_encode_text = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C-accelerated, keeps non-ASCII
+_encode_text = json.encoder.encode_basestring  # C-accelerated, keeps non-ASCII
 
 
 def _scalar(value: Any) -> str:
@@ -195,7 +195,8 @@ def parse_json(data: bytes | str, *, source: str | None = None) -> Any:
 
 
 def loads(data: bytes | str, registry: Registry, *, source: str | None = None) -> Graph:
-    return document_to_graph(parse_json(data, source=source), registry, source=source)
+    with gc_paused():  # a large document builds many objects and makes no garbage cycles
+        return document_to_graph(parse_json(data, source=source), registry, source=source)
 
 
 def load(path: str | Path, registry: Registry) -> Graph:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -15,14 +16,15 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     # The evaluator thread runs Python between torch kernels; handing the GIL over every 1 ms
     # (instead of 5) keeps the GUI's event loop from waiting on it.
     sys.setswitchinterval(0.001)
-    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    # instance() is typed as the core application; ours is always a QApplication.
+    app = cast(QApplication, QApplication.instance() or QApplication(argv or sys.argv[:1]))
     app.setApplicationName("Latent Studio")
     app.setOrganizationName("Latent Studio")
     app.setApplicationDisplayName("Latent Studio")
     from .theme import apply_dark_theme
 
-    apply_dark_theme(app)  # type: ignore[arg-type]
-    return app  # type: ignore[return-value]
+    apply_dark_theme(app)
+    return app
 
 
 def any_checkpoints(settings: Settings) -> bool:

@@ -29,7 +29,7 @@ class BackgroundJob(QObject):
         self._done = threading.Event()
         self._started = False
         # Errors are ours to report (``failed``), not superqt's to re-raise in the event loop.
-        self._worker: FunctionWorker = create_worker(self._call, _start_thread=False,  # type: ignore[assignment]
+        self._worker: FunctionWorker = create_worker(self._call, _start_thread=False,
                                                      _ignore_errors=True)
         self._worker.returned.connect(self.succeeded.emit)
         self._worker.errored.connect(lambda exc: self.failed.emit(str(exc) or type(exc).__name__))

@@ -7,10 +7,10 @@ A mixin of ``MainWindow``: the document itself (graph, path, dirty state) lives 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QPointF, QSettings
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from studio.core.graph import Node, new_id
 from studio.core.pngmeta import WORKFLOW_KEY, PngMetadataError, is_png, read_text_chunks
@@ -20,7 +20,7 @@ from studio.core.workflow import WorkflowError
 from . import recovery, undo
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from .window_host import WindowHost
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 MAX_RECENT = 10
@@ -32,7 +32,7 @@ def ui_settings() -> QSettings:
 
 class DocumentActions:
     # -- asking ---------------------------------------------------------------------------------
-    def confirm_discard(self: MainWindow) -> bool:
+    def confirm_discard(self: WindowHost) -> bool:
         """Ask before replacing unsaved work. Returns True when it is fine to go on."""
         if not self.modified:
             return True
@@ -41,32 +41,32 @@ class DocumentActions:
             return self.save()
         return answer == "discard"
 
-    def ask_save_changes(self: MainWindow) -> str:
+    def ask_save_changes(self: WindowHost) -> str:
         name = self.path.name if self.path else "this workflow"
         box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes", f"Save the changes to {name}?",
                           QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                          | QMessageBox.StandardButton.Cancel, self)
+                          | QMessageBox.StandardButton.Cancel, cast(QWidget, self))
         result = box.exec()
         return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(
             QMessageBox.StandardButton(result), "cancel")
 
     # -- opening ----------------------------------------------------------------------------------
-    def new_workflow(self: MainWindow) -> None:
+    def new_workflow(self: WindowHost) -> None:
         if self.confirm_discard():
             self.session.new()
             self.set_graph(self.session.graph, None)
 
-    def open_dialog(self: MainWindow) -> None:
+    def open_dialog(self: WindowHost) -> None:
         if not self.confirm_discard():
             return
-        folder = ui_settings().value("folders/open", str(Path.home()))
+        folder = cast(str, ui_settings().value("folders/open", str(Path.home())))
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open workflow", folder,
+            cast(QWidget, self), "Open workflow", folder,
             "Workflows and images (*.json *.png *.txt);;ComfyUI / A1111 (*.json *.png *.txt);;All files (*)")
         if path:
             self.open_file(Path(path), ask=False)
 
-    def open_file(self: MainWindow, path: Path, *, ask: bool = True) -> bool:
+    def open_file(self: WindowHost, path: Path, *, ask: bool = True) -> bool:
         if ask and not self.confirm_discard():
             return False
         try:
@@ -88,10 +88,13 @@ class DocumentActions:
             self.log("warning", f"{len(placeholders)} node(s) of unknown types kept as placeholders: {names}")
         if self.session.template is None:
             self._remember(path)
-        self.show_message(f"Opened {path.name}" + (" (a copy: Save asks where)" if self.session.template else ""))
+        if self.session.template is not None:
+            self.show_message(f"Opened the example {path.name}: Save asks where to keep your copy")
+        else:
+            self.show_message(f"Opened {path.name}")
         return True
 
-    def open_workflow_text(self: MainWindow, text: str, name: str) -> None:
+    def open_workflow_text(self: WindowHost, text: str, name: str) -> None:
         """Open a workflow given as text (from the history) as a new, unsaved document."""
         from studio.core.workflow import loads
 
@@ -107,22 +110,23 @@ class DocumentActions:
         self.show_message(f"Opened the workflow of {name}")
 
     # -- saving -----------------------------------------------------------------------------------
-    def save(self: MainWindow) -> bool:
+    def save(self: WindowHost) -> bool:
         if self.path is None:
             return self.save_as()
         return self._save_to(self.path)
 
-    def save_as(self: MainWindow) -> bool:
-        folder = ui_settings().value("folders/save", str(Path.home()))
+    def save_as(self: WindowHost) -> bool:
+        folder = cast(str, ui_settings().value("folders/save", str(Path.home())))
         suggested = str(Path(folder) / (self.path.name if self.path else "workflow.json"))
-        path, _ = QFileDialog.getSaveFileName(self, "Save workflow", suggested, "Workflows (*.json)")
+        path, _ = QFileDialog.getSaveFileName(cast(QWidget, self), "Save workflow", suggested,
+                                              "Workflows (*.json)")
         if not path:
             return False
         if not path.endswith(".json"):
             path += ".json"
         return self._save_to(Path(path))
 
-    def _save_to(self: MainWindow, path: Path) -> bool:
+    def _save_to(self: WindowHost, path: Path) -> bool:
         if not self.refresh_models_table(wait=True):
             return False
         try:
@@ -139,17 +143,17 @@ class DocumentActions:
         return True
 
     # -- recent files and drops -------------------------------------------------------------------
-    def _remember(self: MainWindow, path: Path) -> None:
+    def _remember(self: WindowHost, path: Path) -> None:
         s = ui_settings()
-        recent = [p for p in (s.value("recent", []) or []) if p != str(path)]
+        recent = [p for p in cast("list[str] | str", s.value("recent", []) or []) if p != str(path)]
         s.setValue("recent", [str(path), *recent][:MAX_RECENT])
         s.setValue("folders/open", str(path.parent))
 
-    def recent_files(self: MainWindow) -> list[str]:
-        value = ui_settings().value("recent", []) or []
+    def recent_files(self: WindowHost) -> list[str]:
+        value = cast("list[str] | str", ui_settings().value("recent", []) or [])
         return [value] if isinstance(value, str) else list(value)
 
-    def _fill_recent_menu(self: MainWindow) -> None:
+    def _fill_recent_menu(self: WindowHost) -> None:
         self.recent_menu.clear()
         for p in self.recent_files():
             act = self.recent_menu.addAction(p)
@@ -157,7 +161,7 @@ class DocumentActions:
         if not self.recent_menu.actions():
             self.recent_menu.addAction("(none)").setEnabled(False)
 
-    def drop_files(self: MainWindow, paths: list[str], scene_pos: QPointF) -> None:
+    def drop_files(self: WindowHost, paths: list[str], scene_pos: QPointF) -> None:
         x, y = scene_pos.x(), scene_pos.y()
         for p in map(Path, paths):
             suffix = p.suffix.lower()
@@ -173,7 +177,7 @@ class DocumentActions:
                 self.show_message(f"Cannot use {p.name}: not an image or a workflow")
 
     # -- autosave -----------------------------------------------------------------------------------
-    def autosave(self: MainWindow) -> None:
+    def autosave(self: WindowHost) -> None:
         if self._revision != self._autosaved_revision and self.modified:
             try:
                 recovery.write(self.graph, str(self.path) if self.path else None)

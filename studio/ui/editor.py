@@ -99,7 +99,9 @@ class Editor(QObject):
     def check(self, src: str, src_port: str, dst: str, dst_port: str) -> Verdict:
         return self.graph.check_connection(src, src_port, dst, dst_port, replace=True)
 
-    def connect(self, src: str, src_port: str, dst: str, dst_port: str, *, detached: Link | None = None) -> Verdict:
+    # Shadows QObject.connect/disconnect on purpose (wires, not signals); no caller uses Qt's forms.
+    def connect(  # type: ignore[override]
+            self, src: str, src_port: str, dst: str, dst_port: str, *, detached: Link | None = None) -> Verdict:
         """Wire two ports (replacing what fed the input); ``detached`` is a wire being re-routed."""
         link = Link(src, src_port, dst, dst_port)
         if detached == link:
@@ -117,7 +119,7 @@ class Editor(QObject):
             self.stack.push(undo.Connect(self.graph, link))
         return verdict
 
-    def disconnect(self, link: Link) -> None:
+    def disconnect(self, link: Link) -> None:  # type: ignore[override]
         if self.graph.links.get((link.dst, link.dst_port)) == link:
             self.stack.push(undo.Disconnect(self.graph, link))
 

@@ -69,11 +69,11 @@ class Inspector(QWidget):
 
         self.stack = QStackedWidget()
         self.empty = _EmptyState()
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
         self.stack.addWidget(self.empty)
-        self.stack.addWidget(self.scroll)
+        self.stack.addWidget(self.scroll_area)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.stack)
@@ -117,7 +117,7 @@ class Inspector(QWidget):
         col.addWidget(self.form_host)
         col.addWidget(self.no_params)
         col.addStretch(1)
-        self.scroll.setWidget(body)
+        self.scroll_area.setWidget(body)
         self.show_node(None, None)
 
     # -- the public API -------------------------------------------------------------------------
@@ -152,7 +152,7 @@ class Inspector(QWidget):
                 editor = self._add_row(inp, read_only=False)
                 editor.set_value(node.params.get(inp.name, inp.default))
         self.no_params.setVisible(not self.editors)
-        self.stack.setCurrentWidget(self.scroll)
+        self.stack.setCurrentWidget(self.scroll_area)
 
     def refresh_values(self) -> None:
         """Re-read the node's title and parameters from the graph without reporting edits."""

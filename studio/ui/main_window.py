@@ -80,8 +80,11 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self.runs = RunView(self)
         self._connect()
 
-        self._validate_timer = QTimer(self, singleShot=True, interval=250, timeout=self._refresh_problems)
-        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS, timeout=self.autosave)
+        # PySide6 takes signals as keyword arguments (timeout=); its stubs list only properties.
+        self._validate_timer = QTimer(self, singleShot=True, interval=250,
+                                      timeout=self._refresh_problems)  # type: ignore[call-arg]
+        self.autosave_timer = QTimer(self, interval=AUTOSAVE_MS,
+                                     timeout=self.autosave)  # type: ignore[call-arg]
         self.autosave_timer.start()
         if restore_state:
             self._restore_ui_state()
@@ -179,12 +182,14 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self.queue_dock = self._dock("Queue", self.queue_panel, bottom, "queueDock")
         self.history_dock = self._dock("History", self.history_panel, bottom, "historyDock")
         self.splitDockWidget(self.inspector_dock, self.preview_dock, Qt.Orientation.Vertical)
-        self.tabifyDockWidget(self.problems_dock, self.queue_dock)
+        # Log (with the queue as a tab) beside the history of results, along the bottom.
         self.splitDockWidget(self.problems_dock, self.history_dock, Qt.Orientation.Horizontal)
+        self.tabifyDockWidget(self.problems_dock, self.queue_dock)
         self.problems_dock.raise_()
         self.resizeDocks([self.library_dock], [240], Qt.Orientation.Horizontal)
         self.resizeDocks([self.inspector_dock], [360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.problems_dock], [190], Qt.Orientation.Vertical)
+        self.resizeDocks([self.problems_dock, self.history_dock], [600, 500], Qt.Orientation.Horizontal)
 
     def _action(self, text: str, icon: str | None, slot: Any, shortcut: Any = None, *,
                 target: QWidget | None = None) -> QAction:
@@ -346,9 +351,9 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
             if item.error and item.error.startswith("invalid: "):
                 item.set_error(None)
         for p in self.graph.validate():
-            item = self.scene.node_items.get(p.node_id or "")
-            if item is not None and p.severity == "error" and not item.error:
-                item.set_error(f"invalid: {p.port + ': ' if p.port else ''}{p.message}")
+            node_item = self.scene.node_items.get(p.node_id or "")
+            if node_item is not None and p.severity == "error" and not node_item.error:
+                node_item.set_error(f"invalid: {p.port + ': ' if p.port else ''}{p.message}")
 
     # -- graph replacement ------------------------------------------------------------------------
     def set_graph(self, graph: Graph, path: Path | None, *, clean: bool = True) -> None:
@@ -431,7 +436,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         pos = self.view.last_scene_pos
         port = getattr(self, "_quick_port", None)
         if port is None:
-            nid = self.editor.add_node(type_id, (pos.x(), pos.y()))
+            nid: str | None = self.editor.add_node(type_id, (pos.x(), pos.y()))
         else:
             node_id, name, is_output, _ = port
             x = pos.x() if is_output else pos.x() - 230

@@ -3,7 +3,7 @@ same-family substitute, or download what the catalogue knows."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -63,16 +63,17 @@ class MissingModelsDialog(QDialog):
                 button.clicked.connect(lambda _=False, name=m.download: self.downloads.download_entry(name))
                 self.table.setCellWidget(row, 4, button)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        for button in buttons.buttons():  # Enter must not accept substitutes the user never looked at
+        # Enter must not accept substitutes the user never looked at (a button box makes QPushButtons).
+        for button in cast("list[QPushButton]", buttons.buttons()):
             button.setAutoDefault(False)
             button.setDefault(False)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        col = QVBoxLayout(self)
-        col.addWidget(intro)
-        col.addWidget(self.table)
-        col.addWidget(self.downloads)
-        col.addWidget(buttons)
+        outer = QVBoxLayout(self)
+        outer.addWidget(intro)
+        outer.addWidget(self.table)
+        outer.addWidget(self.downloads)
+        outer.addWidget(buttons)
 
     def choices(self) -> dict[tuple[str, str], str]:
         """(node id, parameter) → the file chosen instead of the missing one."""

@@ -3,25 +3,25 @@ Preferences and the first-run banner. A mixin of ``MainWindow``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QMenu
+from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from studio.core.settings import Settings
 
 from . import theme, undo
 
 if TYPE_CHECKING:
-    from .main_window import MainWindow
+    from .window_host import WindowHost
 
 DOWNLOADABLE = ("checkpoints", "controlnet", "vae", "loras", "embeddings", "taesd")
 
 
 class ModelActions:
-    def _node_menu(self: MainWindow, node_id: str, global_pos: Any) -> None:
-        menu = QMenu(self)
+    def _node_menu(self: WindowHost, node_id: str, global_pos: Any) -> None:
+        menu = QMenu(cast(QWidget, self))
         for name, title in self.missing_downloads(node_id):
             menu.addAction(theme.icon("mdi6.download"), f"Download {title}…",
                            lambda name=name: self.download_model(name))
@@ -30,7 +30,7 @@ class ModelActions:
         menu.addActions([self.act_duplicate, self.act_copy, self.act_delete])
         menu.popup(global_pos)
 
-    def missing_downloads(self: MainWindow, node_id: str) -> list[tuple[str, str]]:
+    def missing_downloads(self: WindowHost, node_id: str) -> list[tuple[str, str]]:
         """(catalogue name, title) for each model this node names that is not installed but can be
         downloaded."""
         from studio.diffusion.catalogue import for_model
@@ -52,17 +52,17 @@ class ModelActions:
                     out.append((entry.name, entry.title))
         return out
 
-    def download_model(self: MainWindow, name: str) -> None:
+    def download_model(self: WindowHost, name: str) -> None:
         from .model_manager_window import ModelManagerWindow
 
-        dlg = ModelManagerWindow(self.settings, self)
+        dlg = ModelManagerWindow(self.settings, cast(QWidget, self))
         dlg.settings_changed.connect(self.apply_settings)
         dlg.select_entry(name)
         dlg.downloads.download_entry(name)
         dlg.exec()
 
     # -- model references ---------------------------------------------------------------------------
-    def resolve_models(self: MainWindow) -> None:
+    def resolve_models(self: WindowHost) -> None:
         """After opening: point nodes at renamed copies (found by SHA-256), offer substitutes or
         downloads for what is still missing."""
         from studio.diffusion.model_refs import resolve_missing
@@ -90,13 +90,13 @@ class ModelActions:
                     group.add(undo.SetParam(self.graph, node_id, param, old, value, True))
                 self.editor.stack.push(group)
 
-    def ask_missing_models(self: MainWindow, missing: list[Any]) -> dict[tuple[str, str], str]:
+    def ask_missing_models(self: WindowHost, missing: list[Any]) -> dict[tuple[str, str], str]:
         from .missing_models import MissingModelsDialog
 
-        dlg = MissingModelsDialog(missing, self.settings, self)
+        dlg = MissingModelsDialog(missing, self.settings, cast(QWidget, self))
         return dlg.choices() if dlg.exec() else {}
 
-    def refresh_models_table(self: MainWindow, *, wait: bool) -> bool:
+    def refresh_models_table(self: WindowHost, *, wait: bool) -> bool:
         """Record the models the workflow uses (file, kind, family, size, SHA-256). Hashes are cached
         per file; hashing a new multi-GB file runs in the background (with progress when saving)."""
         from studio.diffusion.model_refs import refresh_models_table, unhashed_bytes
@@ -113,7 +113,8 @@ class ModelActions:
 
         graph, settings = self.graph, self.settings
         job = BackgroundJob(lambda progress, cancel: refresh_models_table(
-            graph, settings, progress=lambda name, done, total: progress((name, done, total)), cancel=cancel), self)
+            graph, settings, progress=lambda name, done, total: progress((name, done, total)), cancel=cancel),
+            cast(QWidget, self))
         if not wait:
             job.succeeded.connect(lambda _: self.log("info", "model hashes recorded in the workflow"))
             job.failed.connect(lambda msg: self.log("warning", f"hashing models: {msg}"))
@@ -122,7 +123,7 @@ class ModelActions:
         from PySide6.QtWidgets import QProgressDialog
 
         dlg = QProgressDialog("Recording the models this workflow uses (SHA-256, once per file)…", "Skip",
-                              0, 1000, self)
+                              0, 1000, cast(QWidget, self))
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
         dlg.setMinimumDuration(300)
         job.progress.connect(lambda p: dlg.setValue(int(1000 * p[1] / max(1, p[2]))))
@@ -135,15 +136,15 @@ class ModelActions:
         dlg.deleteLater()
         return True  # skipping only leaves the table without those hashes
 
-    def show_model_manager(self: MainWindow) -> None:
+    def show_model_manager(self: WindowHost) -> None:
         from .model_manager_window import ModelManagerWindow
 
-        dlg = ModelManagerWindow(self.settings, self)
+        dlg = ModelManagerWindow(self.settings, cast(QWidget, self))
         dlg.settings_changed.connect(self.apply_settings)
         dlg.exec()
 
     # -- preferences ------------------------------------------------------------------------------
-    def apply_settings(self: MainWindow, settings: Settings) -> None:
+    def apply_settings(self: WindowHost, settings: Settings) -> None:
         """Saved, and used from the next queued run on (runs already queued keep theirs)."""
         try:
             settings.save()
@@ -151,20 +152,20 @@ class ModelActions:
             self.error_box("Cannot save preferences", str(exc))
         self.session.apply_settings(settings)
 
-    def show_preferences(self: MainWindow) -> None:
+    def show_preferences(self: WindowHost) -> None:
         from .preferences import PreferencesDialog
 
-        dlg = PreferencesDialog(self.settings, self)
+        dlg = PreferencesDialog(self.settings, cast(QWidget, self))
         if dlg.exec():
             self.apply_settings(dlg.settings())
             self.show_message("Preferences saved: they apply to the next run")
 
-    def _open_models_folder(self: MainWindow) -> None:
+    def _open_models_folder(self: WindowHost) -> None:
         folder = self.settings.models_dir / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
-    def show_first_run_banner(self: MainWindow) -> None:
+    def show_first_run_banner(self: WindowHost) -> None:
         models = self.settings.models_dir / "checkpoints"
         self.banner_text.setText(
             "<b>Welcome to Latent Studio.</b> This example needs no downloads: press <b>Run</b> "

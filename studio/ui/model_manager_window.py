@@ -33,7 +33,7 @@ from . import theme
 from .background import BackgroundJob
 
 
-def _size(n: int | None) -> str:
+def _size(n: float | None) -> str:
     if n is None:
         return "?"
     for unit in ("B", "KB", "MB", "GB"):
@@ -226,7 +226,12 @@ class ModelManagerWindow(QDialog):
         self.hash_button.setEnabled(False)
         job = BackgroundJob(work, self)
         job.progress.connect(self.hash_status.setText)
-        job.finished.connect(lambda: (self.hash_button.setEnabled(True), self.refresh()))
+
+        def finished() -> None:
+            self.hash_button.setEnabled(True)
+            self.refresh()
+
+        job.finished.connect(finished)
         job.failed.connect(self.hash_status.setText)
         self.hash_job = job.start()
 
@@ -300,7 +305,7 @@ class ModelManagerWindow(QDialog):
         get_url = QPushButton(theme.icon("mdi6.download"), "Download")
         get_url.clicked.connect(lambda: self.downloads.download_url(self.url.text(), self.url_kind.currentText(),
                                                                     self.url_sha.text().strip() or None))
-        self.downloads = DownloadPanel(self.settings)
+        self.downloads: DownloadPanel = DownloadPanel(self.settings)
         self.downloads.downloaded.connect(lambda _: self.refresh())
         url_row = QHBoxLayout()
         url_row.addWidget(self.url, 3)
@@ -328,6 +333,7 @@ class ModelManagerWindow(QDialog):
     def select_entry(self, name: str) -> None:
         for i in range(self.catalogue.topLevelItemCount()):
             item = self.catalogue.topLevelItem(i)
+            assert item is not None  # i < topLevelItemCount()
             if item.data(0, Qt.ItemDataRole.UserRole) == name:
                 self.catalogue.setCurrentItem(item)
                 self.tabs.setCurrentIndex(2)

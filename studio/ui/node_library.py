@@ -7,7 +7,17 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 
 import qtawesome as qta
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QObject, QPoint, QRect, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QMimeData,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QGuiApplication, QIcon, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -112,7 +122,8 @@ class NodeTree(QTreeWidget):
     def mimeTypes(self) -> list[str]:
         return [MIME_NODE_TYPE]
 
-    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData | None:
+    # Qt takes no data (None) for no drag; PySide6's stub says the result is never None.
+    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData | None:  # type: ignore[override]
         ids = [i.data(0, TYPE_ID_ROLE) for i in items if i.data(0, TYPE_ID_ROLE)]
         return mime_for_type(ids[0]) if ids else None
 
@@ -179,19 +190,24 @@ class NodeLibrary(QWidget):
         out = []
         for c in range(self.tree.topLevelItemCount()):
             cat = self.tree.topLevelItem(c)
+            assert cat is not None  # c < topLevelItemCount()
             if cat.isHidden():
                 continue
             for i in range(cat.childCount()):
-                if not cat.child(i).isHidden():
-                    out.append(cat.child(i).data(0, TYPE_ID_ROLE))
+                child = cat.child(i)
+                assert child is not None  # i < childCount()
+                if not child.isHidden():
+                    out.append(child.data(0, TYPE_ID_ROLE))
         return out
 
     def item_for(self, type_id: str) -> QTreeWidgetItem | None:
         for c in range(self.tree.topLevelItemCount()):
             cat = self.tree.topLevelItem(c)
+            assert cat is not None  # c < topLevelItemCount()
             for i in range(cat.childCount()):
-                if cat.child(i).data(0, TYPE_ID_ROLE) == type_id:
-                    return cat.child(i)
+                child = cat.child(i)
+                if child is not None and child.data(0, TYPE_ID_ROLE) == type_id:
+                    return child
         return None
 
     def focus_search(self) -> None:
@@ -204,9 +220,11 @@ class NodeLibrary(QWidget):
         first: QTreeWidgetItem | None = None
         for c in range(self.tree.topLevelItemCount()):
             cat = self.tree.topLevelItem(c)
+            assert cat is not None  # c < topLevelItemCount()
             shown = 0
             for i in range(cat.childCount()):
                 item = cat.child(i)
+                assert item is not None  # i < childCount()
                 nt = self.registry.get(item.data(0, TYPE_ID_ROLE))
                 hide = bool(words) and (nt is None or match_score(nt, words) is None)
                 item.setHidden(hide)
@@ -247,7 +265,8 @@ class NodeLibrary(QWidget):
 class _CategoryDelegate(QStyledItemDelegate):
     """Draws each entry's category, dimmed, at the right edge of its row."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         super().paint(painter, option, index)
         category = index.data(CATEGORY_ROLE)
         if not category:

@@ -69,9 +69,12 @@ class SliderEditor(ParamEditor):
         if not self._is_int:
             self.slider.setDecimals(self._decimals)
         lo, hi = inp.min, inp.max
-        self.slider.setRange(int(lo) if self._is_int else lo, int(hi) if self._is_int else hi)  # type: ignore[arg-type]
-        self.slider.setSingleStep(int(self._step) if self._is_int else self._step)
-        self.slider.setPageStep(max(self._step, (hi - lo) / 10) if not self._is_int else max(1, int((hi - lo) // 10)))
+        assert lo is not None and hi is not None  # make_editor picks a slider only for a bounded range
+        self.slider.setRange(int(lo) if self._is_int else lo, int(hi) if self._is_int else hi)
+        # superqt annotates these steps as int; its double slider takes floats.
+        self.slider.setSingleStep(int(self._step) if self._is_int else self._step)  # type: ignore[arg-type]
+        page = max(self._step, (hi - lo) / 10) if not self._is_int else max(1, int((hi - lo) // 10))
+        self.slider.setPageStep(page)  # type: ignore[arg-type]
         self.slider.valueChanged.connect(lambda _v: self._changed(final=not self.slider.isSliderDown()))
         self.slider.sliderReleased.connect(lambda: self._changed(final=True))
         guard_wheel(self.slider._slider)
@@ -80,7 +83,7 @@ class SliderEditor(ParamEditor):
     def value(self) -> int | float:
         lo = self.input.min or 0
         snapped = lo + round((self.slider.value() - lo) / self._step) * self._step
-        snapped = min(max(snapped, self.input.min), self.input.max)  # type: ignore[type-var]
+        snapped = min(max(snapped, self.input.min), self.input.max)
         return int(round(snapped)) if self._is_int else round(float(snapped), self._decimals)
 
     def _show(self, value: Any) -> None:
@@ -126,7 +129,10 @@ class SpinEditor(ParamEditor):
 
     def _show(self, value: Any) -> None:
         value = 0 if value is None else value
-        self.spin.setValue(int(value) if self._is_int else float(value))
+        if isinstance(self.spin, QSpinBox):  # the int editor (see __init__)
+            self.spin.setValue(int(value))
+        else:
+            self.spin.setValue(float(value))
 
 
 # -- simple kinds ----------------------------------------------------------------------------------

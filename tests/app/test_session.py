@@ -182,7 +182,7 @@ def test_taesd_previews_in_a_real_run(tiny_root, tmp_path):
                 s.graph.set_param(node.id, "width", 64)
                 s.graph.set_param(node.id, "height", 64)
         got = frames.setdefault(mode, [])
-        s.listeners.append(lambda e, got=got: got.append(e.image) if isinstance(e, ev.Preview)
+        s.listeners.append(lambda e, got=got, sampler=sampler: got.append(e.image) if isinstance(e, ev.Preview)
                            and e.node == sampler else None)
         [job] = s.enqueue()
         s.run_next()

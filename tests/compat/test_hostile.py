@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.compat import import_a1111, import_comfyui, load_any
+from studio.core.pngmeta import MAX_TEXT_BYTES
 from studio.core.registry import default_registry
 from studio.core.workflow import WorkflowError
 
@@ -170,7 +171,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def test_huge_png_chunks_are_refused(tmp_path):
     png = (CORPUS / "controlnet_canny.comfyui.png").read_bytes()
-    bomb = zlib.compress(b"{" * (40 * 2**20), 9)  # a small chunk that inflates past the limit
+    bomb = zlib.compress(b"{" * (MAX_TEXT_BYTES + 2**20), 1)  # a small chunk that inflates past the limit
     head = png[:33]
     path = tmp_path / "bomb.png"
     path.write_bytes(head + _chunk(b"zTXt", b"workflow\0\0" + bomb) + png[33:])
@@ -197,3 +198,57 @@ def test_truncated_and_foreign_files(tmp_path):
         load_any(path, REG)
     with pytest.raises(WorkflowError, match="no such file"):
         load_any(tmp_path / "missing.json", REG)
+
+
+def test_seed_policy_comes_from_control_after_generate():
+    graph, _ = import_comfyui(copy.deepcopy(DOCS["txt2img.ui"]), REG)  # its KSampler says "randomize"
+    (sampler,) = [n for n in graph.nodes.values() if n.type_id == "sample.sampler"]
+    assert sampler.params["seed_control"] == "randomize"
+    graph, _ = import_comfyui(copy.deepcopy(DOCS["txt2img.api"]), REG)  # API prompts do not say
+    (sampler,) = [n for n in graph.nodes.values() if n.type_id == "sample.sampler"]
+    assert sampler.params["seed_control"] == "fixed"
+    for flag, policy in ((True, "randomize"), (False, "fixed")):  # old files stored a flag
+        doc = copy.deepcopy(DOCS["txt2img.ui"])
+        ks = next(n for n in doc["nodes"] if n["type"] == "KSampler")
+        ks["widgets_values"][1] = flag
+        graph, _ = import_comfyui(doc, REG)
+        (sampler,) = [n for n in graph.nodes.values() if n.type_id == "sample.sampler"]
+        assert sampler.params["seed_control"] == policy
+        assert sampler.params["steps"] == ks["widgets_values"][2]  # the flag is not taken for steps
+
+
+def test_placeholder_port_names_stay_distinct():
+    from studio.compat.comfyui import _unique
+
+    assert _unique(["IMAGE", "IMAGE", "IMAGE 1", "MASK", "IMAGE"]) == ["IMAGE", "IMAGE 1", "IMAGE 1 2", "MASK",
+                                                                      "IMAGE 4"]
+    names = _unique(["x"] * 200 + ["x 5"])
+    assert len(set(names)) == len(names) == 201
+
+
+def test_fast_node_ids_are_the_uuid5_ids():
+    import uuid
+
+    from studio.compat.comfyui import NAMESPACE, uuid5_text
+
+    for name in ("node/1", "node/ü", "node/" + "x" * 500, ""):
+        assert uuid5_text(name) == str(uuid.uuid5(NAMESPACE, name))
+
+
+def test_report_lines_stay_unique_and_in_order():
+    from studio.compat.report import ImportReport, Note
+
+    report = ImportReport("x", [Note("info", "first")])
+    for text in ("a", "b", "a", "first", "c", "b"):
+        report.info(text)
+    report.dropped("a")
+    assert report.lines == ["info: first", "info: a", "info: b", "info: c", "dropped: a"]
+
+
+def test_canny_thresholds_far_out_of_range_are_clamped():
+    doc = {"1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+           "2": {"class_type": "Canny", "inputs": {"image": ["1", 0], "low_threshold": 1e308,
+                                                   "high_threshold": -1e308}}}
+    graph, _ = import_comfyui(doc, REG)
+    (canny,) = [n for n in graph.nodes.values() if n.type_id == "preprocess.canny"]
+    assert (canny.params["low"], canny.params["high"]) == (255, 0)

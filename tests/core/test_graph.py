@@ -104,3 +104,47 @@ def test_find_nodes_by_id_or_title(reg):
     assert g.find_nodes(a.id) == [a]
     assert g.find_nodes("Seed source") == [a]
     assert len(g.find_nodes("Source")) == 2
+
+
+def test_a_wire_from_an_output_the_node_lacks_is_a_problem_naming_node_and_port(reg):
+    from studio.core.graph import Link
+
+    g = Graph(reg)
+    src, sink = g.add_node("test.source", node_id="src"), g.add_node("preprocess.canny", node_id="dst")
+    g.insert_link(Link(src.id, "nope", sink.id, "image"))  # files decide their links: insert_link checks nothing
+    (problem,) = [p for p in g.validate() if p.severity == "error"]
+    assert (problem.node_id, problem.port) == ("dst", "image")
+    assert problem.message == "connected to output 'nope' of Source [src], which has no such output"
+
+
+def test_families_resolve_along_a_long_chain_listed_downstream_first(reg):
+    """Thousands of family-typed nodes in a row: resolving one end must not recurse once per node
+    (the interpreter's stack holds about a thousand), whichever order the nodes were added in."""
+    from studio.core.graph import Link, Node
+
+    g = Graph(reg)
+    n = 3000
+    ids = [f"a{i}" for i in range(n)]
+    for node_id in reversed(ids):
+        g.insert_node(Node(node_id, "test.apply", "1.0.0", {}))
+    model = g.add_node("test.model", params={"family": "sdxl"}, node_id="m")
+    g.insert_link(Link(model.id, "model", ids[0], "model"))
+    for a, b in zip(ids, ids[1:], strict=False):
+        g.insert_link(Link(a, "model", b, "model"))
+    assert str(g.output_type(ids[-1], "model")) == "MODEL[sdxl]"
+    cn = g.add_node("test.controlnet", params={"family": "sd15"})
+    verdict = g.check_connection(cn.id, "control_net", ids[-1], "control_net")
+    assert not verdict and verdict.reason == "CONTROL_NET[sd15] does not fit MODEL[sdxl]"
+    problems = g.validate()
+    assert {p.port for p in problems} == {"control_net"}  # the ControlNet inputs are unconnected, nothing else
+
+
+def test_a_loop_made_through_insert_link_does_not_hang_family_resolution(reg):
+    from studio.core.graph import Link
+
+    g = Graph(reg)
+    a, b = g.add_node("test.apply"), g.add_node("test.apply")
+    g.insert_link(Link(a.id, "model", b.id, "model"))
+    g.insert_link(Link(b.id, "model", a.id, "model"))
+    assert g.output_type(a.id, "model").concrete_family is None
+    assert any("loop" in p.message for p in g.validate())

@@ -1,3 +1,4 @@
+import base64
 import io
 import struct
 import zlib
@@ -5,13 +6,18 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
+from studio.core import pngmeta
 from studio.core.pngmeta import (
+    MAX_TEXT_BYTES,
     PARAMETERS_KEY,
     WORKFLOW_KEY,
     PngMetadataError,
+    PngTextTooLarge,
     add_text_chunks,
     embed_workflow,
+    png_info,
     read_text_chunks,
 )
 
@@ -61,7 +67,7 @@ def test_oversized_chunks_are_refused_unread():
 
 
 def test_zip_bombs_are_refused():
-    bomb = zlib.compress(b"\0" * (40 * 2**20), 9)
+    bomb = zlib.compress(b"\0" * (MAX_TEXT_BYTES + 2**20), 1)
     data = b"bomb\0" + b"\x01\x00" + b"\0\0" + bomb
     png = _png()
     with pytest.raises(PngMetadataError, match="inflates beyond"):
@@ -80,3 +86,47 @@ def test_damaged_and_foreign_files():
         read_text_chunks(data[:70])
     with pytest.raises(PngMetadataError, match="not a PNG"):
         add_text_chunks(b"nope", [])
+
+
+def test_what_the_studio_writes_it_reads_back_even_when_large_and_incompressible():
+    # An 18 MB incompressible `extra` made a 19 MB chunk, over the old 16 MiB reading limit.
+    noise = base64.b64encode(np.random.default_rng(1).bytes(17 * 2**20)).decode()  # ~17 MiB compressed
+    workflow = '{"format": "latent-studio.workflow", "extra": {"blob": "' + noise + '"}}'
+    data = embed_workflow(_png(), workflow, "a cat")
+    assert len(data) > 16 * 2**20
+    assert read_text_chunks(data)[WORKFLOW_KEY] == workflow
+
+
+def test_writer_refuses_what_the_reader_would_refuse(monkeypatch):
+    monkeypatch.setattr(pngmeta, "MAX_TEXT_BYTES", 4096)
+    monkeypatch.setattr(pngmeta, "MAX_CHUNK_BYTES", 4096 + 1024)
+    monkeypatch.setattr(pngmeta, "MAX_TOTAL_TEXT", 6000)
+    fits = "x" * 4096
+    data = embed_workflow(_png(), fits, "y" * 1000)
+    assert read_text_chunks(data) == {WORKFLOW_KEY: fits, PARAMETERS_KEY: "y" * 1000}
+    with pytest.raises(PngTextTooLarge, match="at most"):
+        embed_workflow(_png(), fits + "x", None)
+    with pytest.raises(PngTextTooLarge):  # each text fits, together they do not
+        embed_workflow(_png(), fits, "y" * 2000)
+    # and the reader refuses, with the same limits, a file another tool wrote past them
+    info = PngInfo()
+    info.add_itxt("workflow", "z" * 5000, zip=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, "PNG", pnginfo=info)
+    with pytest.raises(PngMetadataError, match="inflates beyond"):
+        read_text_chunks(buf.getvalue())
+
+
+def test_png_info_writes_through_pillow():
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 2)).save(buf, "PNG", pnginfo=png_info([(WORKFLOW_KEY, "{}", True), (PARAMETERS_KEY, "ü", False)]))
+    assert read_text_chunks(buf.getvalue()) == {WORKFLOW_KEY: "{}", PARAMETERS_KEY: "ü"}
+
+
+def test_a_file_of_countless_tiny_chunks_is_refused(monkeypatch):
+    monkeypatch.setattr(pngmeta, "MAX_CHUNKS", 50)
+    png = _png()
+    many = png[:33] + _chunk(b"teSt", b"") * 60 + png[33:]
+    with pytest.raises(PngMetadataError, match="chunks"):
+        read_text_chunks(many)
+    read_text_chunks(png[:33] + _chunk(b"teSt", b"") * 10 + png[33:])

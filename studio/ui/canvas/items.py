@@ -101,7 +101,7 @@ class NodeItem(QGraphicsItem):
         graph = self.gscene.graph
         node = self.node
         for port in [*self.inputs.values(), *self.outputs.values()]:
-            port.setParentItem(None)
+            port.setParentItem(None)  # type: ignore[arg-type]  # Qt takes None (no parent); the stub does not
             if port.scene() is not None:
                 port.scene().removeItem(port)
         self.inputs.clear()
@@ -287,7 +287,7 @@ class WireItem(QGraphicsPathItem):
 class GroupItem(QGraphicsItem):
     def __init__(self, group: Group):
         super().__init__()
-        self.group = group
+        self.graph_group = group
         self.setZValue(-2)
         x, y, w, h = group.rect
         self.setPos(x, y)
@@ -297,7 +297,7 @@ class GroupItem(QGraphicsItem):
         return QRectF(0, 0, *self._size)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        color = QColor(self.group.color or "#3a4a5a")
+        color = QColor(self.graph_group.color or "#3a4a5a")
         fill = QColor(color)
         fill.setAlpha(60)
         painter.setPen(QPen(color, 1))
@@ -307,4 +307,5 @@ class GroupItem(QGraphicsItem):
         font = QFont(painter.font())
         font.setPointSizeF(font.pointSizeF() * 1.3)
         painter.setFont(font)
-        painter.drawText(QRectF(10, 4, self._size[0] - 20, 24), Qt.AlignmentFlag.AlignVCenter, self.group.title)
+        painter.drawText(QRectF(10, 4, self._size[0] - 20, 24), Qt.AlignmentFlag.AlignVCenter,
+                         self.graph_group.title)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QLineF, QPointF, QRectF
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsScene
 
@@ -84,9 +84,9 @@ class GraphScene(QGraphicsScene):
         elif what == "group_added":
             self._add_group(info["group"])
         elif what == "group_removed":
-            item = self.group_items.pop(info["group"].id, None)
-            if item is not None:
-                self.removeItem(item)
+            group_item = self.group_items.pop(info["group"].id, None)
+            if group_item is not None:
+                self.removeItem(group_item)
 
     def _mark_stale(self, node_id: str) -> None:
         """Pictures on this node and everything downstream no longer show what a run would give."""
@@ -166,13 +166,14 @@ class GraphScene(QGraphicsScene):
         return [it.node_id for it in self.selectedItems() if isinstance(it, NodeItem)]
 
     # -- background -------------------------------------------------------------------------------
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawBackground(self, painter: QPainter, rect: QRectF | QRect) -> None:  # noqa: N802
         painter.fillRect(rect, QColor(theme.CANVAS_BG))
         scale = painter.worldTransform().m11()
         if scale < 0.3:
             return
         left, top = int(rect.left()) - int(rect.left()) % GRID, int(rect.top()) - int(rect.top()) % GRID
-        minor, major = [], []
+        minor: list[QLineF] = []
+        major: list[QLineF] = []
         x = left
         while x < rect.right():
             (major if x % (GRID * 5) == 0 else minor).append(QLineF(x, rect.top(), x, rect.bottom()))
