@@ -458,7 +458,8 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self.refresh_models_table(wait=False)
         for p in self.graph.validate():
             if p.severity == "error":
-                self.log("error", str(p), p.node_id)
+                where = p.node_title + (f" › {p.port}" if p.port else "")  # titles, not ids: a click selects
+                self.log("error", f"{where}: {p.message}", p.node_id)
         busy = self.evaluator.busy
         jobs = self.session.enqueue(self.batch_count.value())
         self.inspector.refresh_values()  # seeds may have moved on

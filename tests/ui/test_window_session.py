@@ -116,3 +116,19 @@ def test_thumbnails_do_not_grow_inner_nodes_and_say_when_they_are_outdated(make_
     assert preview_item.thumbnail_stale  # an edit upstream: the picture is outdated
     w.act_thumbnails.trigger()
     assert src_item.boundingRect().height() > heights[src]
+
+
+def test_log_lines_name_nodes_by_title_and_a_click_selects_the_node(make_window, qtbot):
+    w = make_window()
+    src = w.editor.add_node("test.source", (0, 0))
+    bad = w.editor.add_node("test.fail", (300, 0))
+    w.editor.connect(src, "image", bad, "image")
+    w.editor.add_node("test.add", (0, 300))  # its required input is not connected
+    w.run()
+    _wait(w, qtbot)
+    lines = w.problems.lines()
+    assert any("Fail: this node always fails" in line for line in lines)
+    assert not any(bad in line or src in line for line in lines)  # no node ids shown
+    row = next(i for i in range(w.problems.count()) if "Fail:" in w.problems.item(i).text())
+    w.problems.itemClicked.emit(w.problems.item(row))
+    assert w.selected() == [bad]
