@@ -128,7 +128,7 @@ def _max_p99(gaps: list[float]) -> tuple[float, float]:
     return gaps[-1] * 1e3, gaps[min(len(gaps) - 1, int(len(gaps) * 0.99))] * 1e3
 
 
-def _stall_during_run(w, app, graph_builder, trace: Path | None = None) -> Stalls | None:
+def _stall_during_run(w, app, graph_builder, trace: Path | None = None, gc_freeze: bool = True) -> Stalls | None:
     """Longest and 99th-percentile gap between 5 ms heartbeats of the GUI event loop while the graph
     runs: over the whole run, while the checkpoint loads, and while the sampler runs."""
     from PySide6.QtCore import QTimer
@@ -145,6 +145,8 @@ def _stall_during_run(w, app, graph_builder, trace: Path | None = None) -> Stall
     while not done:
         app.processEvents()
         time.sleep(0.005)
+    if not gc_freeze:
+        gc.unfreeze()  # as before the warm-up froze the imported objects (for comparison)
     ids = {n.type_id: n.id for n in graph.nodes.values()}
     marks: dict[tuple[str, str], float] = {}
 
@@ -236,6 +238,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--stall-only", action="store_true", help="measure only the event-loop stalls during a run")
     ap.add_argument("--in-process-conversion", action="store_true",
                     help="convert the checkpoint in the evaluator thread, as before (for comparison)")
+    ap.add_argument("--no-gc-freeze", action="store_true",
+                    help="keep the imported objects in garbage collections, as before (for comparison)")
     ap.add_argument("--trace-stalls", type=Path, metavar="FILE",
                     help="write every thread's stack to FILE whenever the event loop stalls over 30 ms")
     args = ap.parse_args(argv)
@@ -263,7 +267,8 @@ def main(argv: list[str]) -> int:
             app.processEvents()
             open_s = time.perf_counter() - t
         median_ms, p95_ms = _frame_times(w, app, args.frames)
-    stall = _stall_during_run(w, app, _sampler_graph(args.models), args.trace_stalls)
+    stall = _stall_during_run(w, app, _sampler_graph(args.models), args.trace_stalls,
+                              not args.no_gc_freeze)
     print(f"platform: {app.platformName()}")
     if not args.stall_only:
         print(f"start-up to window shown: {start_s:.2f} s (target <= 1.5 s); torch imported at start: {torch_at_start}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from . import convert_process
 from . import loaders as L
 from .clip_tokenizer import tokenizers_for
 from .conversion_cache import ConversionCache
@@ -20,11 +21,15 @@ from .weights import read_weights, shapes_of
 Progress = Callable[[float, str], None]
 
 
+Converter = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class _Source:
     """A weights file read at most once, and only if some component is not in the conversion cache."""
 
-    def __init__(self, info: ModelInfo, dtype: torch.dtype, cache: ConversionCache, allow_ckpt: bool) -> None:
-        self.info, self.dtype, self.cache, self.allow_ckpt = info, dtype, cache, allow_ckpt
+    def __init__(self, kind: str, info: ModelInfo, dtype: torch.dtype, cache: ConversionCache,
+                 allow_ckpt: bool) -> None:
+        self.kind, self.info, self.dtype, self.cache, self.allow_ckpt = kind, info, dtype, cache, allow_ckpt
         self._weights: dict[str, Any] | None = None
 
     @property
@@ -33,16 +38,56 @@ class _Source:
             self._weights = read_weights(self.info.path, allow_ckpt=self.allow_ckpt)
         return self._weights
 
-    def component(self, name: str, convert: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
-        key = self.cache.key(self.info.path, name, str(self.dtype))
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
+    def components(self, converters: dict[str, Converter], progress: Progress) -> dict[str, dict[str, Any]]:
+        """Each component in the working dtype: from the cache, else converted (in a child process
+        when the file is large, see ``convert_process``) and cached."""
+        keys = {name: self.cache.key(self.info.path, name, str(self.dtype)) for name in converters}
+        out = {name: hit for name in converters if (hit := self.cache.get(keys[name])) is not None}
+        missing = [name for name in converters if name not in out]
+        folder = self.cache.folder
+        if missing and folder is not None and self._out_of_process():
+            progress(0.05, f"{self.info.path.name}: converting {', '.join(missing)} (once)")
+            job = convert_process.ConvertJob(self.kind, self.info, self.dtype, self.allow_ckpt, folder,
+                                             self.cache.max_bytes, {name: keys[name] for name in missing})
+            if convert_process.run(job):
+                out.update({name: hit for name in missing if (hit := self.cache.get(keys[name])) is not None})
+        for name in converters:  # small files, no cache folder, or no child: convert here
+            if name not in out:
+                out[name] = self.convert(name, converters[name], keys[name])
+        return {name: out[name] for name in converters}
+
+    def convert(self, name: str, convert: Converter, key: str) -> dict[str, Any]:
         out = L.cast(convert(self.weights), self.dtype)
         if not out:
             raise ModelError(f"{self.info.path.name} has no {name} weights")
         self.cache.put(key, out)
         return out
+
+    def _out_of_process(self) -> bool:
+        if not convert_process.available():
+            return False
+        try:
+            return self.info.path.stat().st_size >= convert_process.MIN_BYTES
+        except OSError:
+            return False
+
+
+def convert_into_cache(job: convert_process.ConvertJob) -> None:
+    """The child's side of ``convert_process.run``: convert the job's components and cache them."""
+    src = _Source(job.kind, job.info, job.dtype, ConversionCache(job.folder, job.max_bytes), job.allow_ckpt)
+    converters = _converters(job.kind, job.info)
+    for name, key in job.keys.items():
+        src.convert(name, converters[name], key)
+
+
+def _converters(kind: str, info: ModelInfo) -> dict[str, Converter]:
+    if kind == "checkpoint":
+        return _checkpoint_converters(info, L.checkpoint_configs(info))
+    if kind == "vae":
+        return _vae_converters(info, L.vae_config(info))
+    if kind == "controlnet":
+        return _controlnet_converters(info, L.controlnet_config(info))
+    raise ValueError(f"no conversion for {kind}")
 
 
 def inspect_pickle(path: Path, kind: str, allow_ckpt: bool) -> ModelInfo:
@@ -71,11 +116,10 @@ def load_checkpoint(info: ModelInfo, *, dtype: torch.dtype, device: torch.device
                                                                                             strict=True)]
     else:
         cfg = L.checkpoint_configs(info)
-        src = _Source(info, dtype, cache, allow_ckpt)
-        progress(0.05, f"{name}: reading UNet")
-        unet_w = src.component("unet", lambda ck: L.convert_unet(ck, cfg["unet"]))
-        vae_w = src.component("vae", lambda ck: L.convert_vae(ck, cfg["vae"]))
-        te_w = [src.component(sub, _te_converter(fam, i, cfg[sub])) for i, sub in enumerate(_te_names(fam))]
+        progress(0.05, f"{name}: reading weights")
+        parts = _Source("checkpoint", info, dtype, cache, allow_ckpt).components(
+            _checkpoint_converters(info, cfg), progress)
+        unet_w, vae_w, te_w = parts["unet"], parts["vae"], [parts[sub] for sub in _te_names(fam)]
     progress(0.2, f"{name}: building UNet")
     unet = L.build(lambda: UNet2DConditionModel.from_config(cfg["unet"]), unet_w, dtype=dtype, device=device,
                    what=f"{name} (UNet)")
@@ -91,6 +135,15 @@ def load_checkpoint(info: ModelInfo, *, dtype: torch.dtype, device: torch.device
     return (UNetModel(fam, unet, dict(cfg["scheduler"]), src_name),
             TextEncoder(fam, tokenizers_for(fam), tuple(encoders), src_name),
             VAEModel(fam, vae, src_name))
+
+
+def _checkpoint_converters(info: ModelInfo, cfg: dict[str, dict[str, Any]]) -> dict[str, Converter]:
+    fam = str(info.family)
+    convs: dict[str, Converter] = {"unet": lambda ck: L.convert_unet(ck, cfg["unet"]),
+                                   "vae": lambda ck: L.convert_vae(ck, cfg["vae"])}
+    for i, sub in enumerate(_te_names(fam)):
+        convs[sub] = _te_converter(fam, i, cfg[sub])
+    return convs
 
 
 def _te_names(family: str) -> tuple[str, ...]:
@@ -145,12 +198,22 @@ def load_vae(info: ModelInfo, *, dtype: torch.dtype, device: torch.device, cache
         cfg, w = L._json(info.path / "config.json"), _folder_weights(info.path, allow_ckpt)
     else:
         cfg = L.vae_config(info)
-        src = _Source(info, dtype, cache, allow_ckpt)
-        w = src.component("vae", lambda ck: L.convert_vae(ck, cfg) if info.layout == "original" else
-                          {k.removeprefix("vae."): v for k, v in ck.items()})
+        w = _Source("vae", info, dtype, cache, allow_ckpt).components(_vae_converters(info, cfg), progress)["vae"]
     progress(0.5, f"{info.path.name}: building VAE")
     vae = L.build(lambda: AutoencoderKL.from_config(cfg), w, dtype=dtype, device=device, what=info.path.name)
     return VAEModel(info.family or "sd15", vae, str(info.path))
+
+
+def _vae_converters(info: ModelInfo, cfg: dict[str, Any]) -> dict[str, Converter]:
+    if info.layout == "original":
+        return {"vae": lambda ck: L.convert_vae(ck, cfg)}
+    return {"vae": lambda ck: {k.removeprefix("vae."): v for k, v in ck.items()}}
+
+
+def _controlnet_converters(info: ModelInfo, base: dict[str, Any]) -> dict[str, Converter]:
+    if info.layout == "original":
+        return {"controlnet": lambda ck: L.convert_controlnet(ck, base)}
+    return {"controlnet": lambda ck: ck}
 
 
 def load_controlnet(info: ModelInfo, *, dtype: torch.dtype, device: torch.device, cache: ConversionCache,
@@ -161,9 +224,8 @@ def load_controlnet(info: ModelInfo, *, dtype: torch.dtype, device: torch.device
         cfg, w = L._json(info.path / "config.json"), _folder_weights(info.path, allow_ckpt)
     else:
         base = L.controlnet_config(info)
-        src = _Source(info, dtype, cache, allow_ckpt)
-        w = src.component("controlnet", lambda ck: L.convert_controlnet(ck, base) if info.layout == "original"
-                          else ck)
+        w = _Source("controlnet", info, dtype, cache, allow_ckpt).components(
+            _controlnet_converters(info, base), progress)["controlnet"]
         cfg = base if "controlnet" in info.configs else L.fit_controlnet_config(base, w)
     progress(0.5, f"{info.path.name}: building ControlNet")
     model = L.build(lambda: ControlNetModel.from_config(cfg), w, dtype=dtype, device=device, what=info.path.name)

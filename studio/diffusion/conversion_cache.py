@@ -50,18 +50,19 @@ class ConversionCache:
             return
         from safetensors.torch import save_file
 
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"{key}.tmp"
+        tmp = self.folder / f"{key}.{os.getpid()}.tmp"  # a child process or another app may write too
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp))
             tmp.replace(self.folder / f"{key}.safetensors")
-        except OSError:
-            tmp.unlink(missing_ok=True)  # a full disk must not stop loading
+        except OSError:  # a full disk or an unusable folder must not stop loading
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             return
-        self._prune()
+        self._prune(self.folder)
 
-    def _prune(self) -> None:
-        files = sorted(self.folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
+    def _prune(self, folder: Path) -> None:
+        files = sorted(folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)
         total = 0
         for f in files:
             total += f.stat().st_size

@@ -9,6 +9,8 @@ sampler.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
 from typing import Any
 
@@ -35,26 +37,39 @@ class _Worker(QObject):
         """Import the generation libraries ahead of the first run. Importing torch and diffusers
         holds the GIL for long stretches, which would stall the GUI if it happened mid-run."""
         try:
+            import diffusers.loaders.single_file_utils  # noqa: F401
             import diffusers.models.unets.unet_2d_condition  # noqa: F401
             import transformers.models.clip.modeling_clip  # noqa: F401
+
+            # diffusers' lazy package imports every autoencoder / ControlNet module on first access
+            from diffusers import AutoencoderKL, ControlNetModel  # noqa: F401
 
             import studio.diffusion.component_loading  # noqa: F401
             import studio.diffusion.sampling  # noqa: F401
             from studio.diffusion.clip_tokenizer import tokenizers_for
 
             tokenizers_for("sdxl")  # cached; building the vocabulary is pure Python
+            with contextlib.suppress(ImportError):  # optional: models are then built with real weights
+                import accelerate  # noqa: F401
         except Exception:  # a broken install shows up as a node error on the first run instead
             pass
+        # The libraries just imported are some 400,000 long-lived objects: a full garbage collection
+        # walking them holds the GIL for 0.2-0.5 s, whichever thread triggers it. Frozen, they are
+        # left out of collections from now on (they live as long as the app anyway).
+        gc.freeze()
         self.warmed_up.emit()
 
 
 class Evaluator(QObject):
     """GUI-side handle of the evaluator thread: starts the session's queued jobs one at a time."""
 
-    event = Signal(object)  # every session and run event, unchanged
+    # Shadows QObject.event() in the stubs; the name is the public signal the window and tests connect to.
+    event = Signal(object)  # type: ignore[assignment]  # every session and run event, unchanged
     preview_ready = Signal()
     _request = Signal(object)
     _warm = Signal()
+    # Shadows QObject.thread() on purpose: the evaluator's own thread, which callers and tests use.
+    thread: QThread  # type: ignore[assignment]
 
     def __init__(self, session: Session, parent: QObject | None = None) -> None:
         super().__init__(parent)
