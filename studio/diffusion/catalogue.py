@@ -17,7 +17,7 @@ from typing import Any
 
 from studio.core.settings import Settings, resources_dir
 
-from .downloads import DownloadProgress, NotFound, download, hf_url
+from .downloads import DownloadProgress, NotFound, UnsafeName, download, hf_url, safe_file_name
 from .model_folders import KINDS, SUBFOLDERS
 from .model_hash import Cancel, HashCache, default_cache
 
@@ -93,6 +93,13 @@ def _entry(raw: dict[str, Any]) -> CatalogueEntry:
         return hf_url(repo, name, rev)
 
     files = []
+    for name in (raw.get("folder"), *(f["file"] for f in raw["files"]),
+                 *(a for f in raw["files"] for a in f.get("alternatives", ()))):
+        if name is not None:
+            try:
+                safe_file_name(name)  # every name must stay inside the entry's folder
+            except UnsafeName as exc:
+                raise ValueError(f"catalogue entry {raw.get('name')!r}: {exc}") from None
     for f in raw["files"]:
         url = url_of(f.get("source") or f["file"], f.get("url"))
         # Alternatives sit beside the file they stand in for.

@@ -17,6 +17,7 @@ written by ``bench.make_models`` for the small test models) also name their fami
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
-from .safetensors_header import Header, TensorInfo, read_header
+from .safetensors_header import Header, TensorInfo, open_regular, read_header
 
 FAMILY_NAMES = {"sd15": "Stable Diffusion 1.5", "sd2": "Stable Diffusion 2.x", "sdxl": "SDXL"}
 CONTEXT_DIMS = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
@@ -77,7 +78,7 @@ def inspect(path: str | Path, expect: str | None = None) -> ModelInfo:
 def inspect_shapes(path: str | Path, shapes: dict[str, tuple[int, ...]]) -> ModelInfo:
     """Identify already-loaded weights (a pickle checkpoint) from their names and shapes."""
     path = Path(path)
-    tensors = {k: TensorInfo("", tuple(v), 0, 0) for k, v in shapes.items()}
+    tensors = {k: TensorInfo("", tuple(v)) for k, v in shapes.items()}
     info = _inspect_header(Header(path, tensors, {}, 0))
     return replace(info, layout="original" if info.layout == "pickle" else info.layout)
 
@@ -96,7 +97,7 @@ def family_of(path: str | Path, expect: str | None = None) -> str | None:
 def _family_of(path: str, size: int, mtime_ns: int, expect: str | None) -> str | None:
     try:
         return inspect(path, expect).family
-    except (ModelError, OSError, ValueError):
+    except (ModelError, OSError, ValueError, RecursionError):
         return None
 
 
@@ -213,7 +214,7 @@ def _embedded_configs(h: Header) -> dict[str, Any]:
         return {}
     try:
         cfg = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError(f"{h.path.name}: its embedded model configuration is not valid JSON") from None
     if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
         raise ModelError(f"{h.path.name}: its embedded model configuration is malformed")
@@ -247,13 +248,22 @@ def _inspect_pickle_name(path: Path, expect: str | None) -> ModelInfo:
 # --- diffusers folders ----------------------------------------------------------------------------
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # diffusers configs are a few KB
+
+
 def _read_json(path: Path) -> dict[str, Any]:
+    """A small JSON config of a model folder; a FIFO, device, huge or deeply nested file is refused."""
+    if not path.exists():
+        raise ModelError(f"{path.parent.name}: {path.name} is missing")
+    fd, st = open_regular(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path.parent.name}: {path.name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: not a readable JSON file ({exc})") from None
+        with os.fdopen(fd, "rb") as f:
+            if st.st_size > MAX_CONFIG_BYTES:
+                raise ModelError(f"{path}: too large for a model configuration ({st.st_size} bytes)")
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ModelError(f"{path}: not a readable JSON file ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ModelError(f"{path}: not a JSON object")
     return data

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 
 from studio.core.context import CancelledError
 from studio.core.settings import data_dir
+
+from .errors import ModelError
 
 CHUNK = 8 * 1024 * 1024
 SHORT_LEN = 10  # A1111's AutoV2 "Model hash"
@@ -52,18 +55,25 @@ def hash_matches(sha256: str, recorded: str) -> bool:
 
 def sha256_file(path: str | Path, progress: HashProgress | None = None, cancel: Cancel | None = None,
                 chunk_size: int = CHUNK) -> str:
-    """Hash a file in chunks; ``cancel`` is checked between chunks (``CancelledError``)."""
+    """Hash a regular file in chunks; ``cancel`` is checked between chunks (``CancelledError``).
+
+    Reads at most the size the file had when opened (``/dev/zero`` or a growing file cannot keep it
+    reading forever); a device, FIFO or socket is refused with ``ModelError`` without blocking.
+    """
+    from .safetensors_header import open_regular
+
     path = Path(path)
-    total = path.stat().st_size
+    fd, st = open_regular(path)
+    total = st.st_size
     h = hashlib.sha256()
     done = 0
-    with open(path, "rb") as f:
-        while True:
+    with os.fdopen(fd, "rb") as f:
+        while done < total:
             if cancel is not None and cancel.cancelled:
                 raise CancelledError(f"hashing {path.name} was cancelled")
-            block = f.read(chunk_size)
+            block = f.read(min(chunk_size, total - done))
             if not block:
-                break
+                break  # shrank while being read: the cache will not remember this hash
             h.update(block)
             done += len(block)
             if progress is not None:
@@ -107,6 +117,8 @@ class HashCache:
         key, before = self._key(path)
         if before is None:
             raise FileNotFoundError(f"model file not found: {path}")
+        if not stat.S_ISREG(before.st_mode):
+            raise ModelError(f"{Path(path).name} is not a regular file; only model files are hashed")
         sha = sha256_file(path, progress, cancel)
         _, after = self._key(path)
         if after is not None and (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns):
@@ -126,7 +138,7 @@ class HashCache:
         try:
             real = p.resolve()
             return str(real), real.stat()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python 3.11)
             return str(p), None
 
     def _load(self) -> dict[str, dict[str, Any]]:

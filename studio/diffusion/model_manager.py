@@ -41,7 +41,7 @@ class _Resident:
 class ModelManager:
     def __init__(self, settings: Settings | None = None, *, device: str | None = None, dtype: str | None = None,
                  budget_bytes: int | None = None, cache_dir: Path | None | bool = True) -> None:
-        self.settings = settings or Settings.load()
+        self.settings = settings or Settings()
         self._device_pref = device or self.settings.device
         self._dtype_pref = dtype or self.settings.dtype
         self._budget = budget_bytes if budget_bytes is not None else (
@@ -281,22 +281,3 @@ def default_budget(device: Any) -> int:
     except (ValueError, OSError, AttributeError):
         ram = 16 * GB
     return int(ram * 0.5)
-
-
-# --- access from a node -----------------------------------------------------------------------------
-
-_shared: ModelManager | None = None
-_shared_lock = threading.Lock()
-
-
-def get_model_manager(ctx: Any) -> ModelManager:
-    """The run's ``models`` service, or one shared manager made from the saved settings."""
-    global _shared
-    services = getattr(ctx, "services", None) or {}
-    mm = services.get("models") if hasattr(services, "get") else None
-    if mm is not None:
-        return mm
-    with _shared_lock:
-        if _shared is None:
-            _shared = ModelManager(Settings.load())
-        return _shared

@@ -24,7 +24,7 @@ from studio.core.types import Kind
 
 from .errors import ModelError
 from .families import family_of
-from .model_folders import INSPECT_KIND, KINDS, kind_dirs, list_models, resolve
+from .model_folders import INSPECT_KIND, KINDS, folder_size, kind_dirs, list_models, resolve
 from .model_hash import Cancel, HashCache, default_cache, hash_matches, short_hash
 
 FILE_KINDS = tuple(k for k in KINDS if k != "annotators")
@@ -177,11 +177,10 @@ def models_table(graph: Any, settings: Settings | None = None, progress: TablePr
             continue
         try:
             path = resolve(roots, ref.kind, ref.file)
-        except ModelError:
+            rows.append(describe(path, ref.kind, ref.file, progress, cancel, cache))
+        except (ModelError, OSError):  # missing, refused or unreadable: keep what was recorded
             old = recorded(graph.models, ref.kind, ref.file)
             rows.append({**old, "file": ref.file, "kind": ref.kind} if old else {"file": ref.file, "kind": ref.kind})
-            continue
-        rows.append(describe(path, ref.kind, ref.file, progress, cancel, cache))
     return rows
 
 
@@ -192,8 +191,7 @@ def describe(path: Path, kind: str, name: str | None = None, progress: TableProg
     expect = INSPECT_KIND.get(kind)
     family = family_of(path, expect) if expect else None
     if path.is_dir():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        return {"file": name, "kind": kind, "family": family, "size": size, "sha256": None}
+        return {"file": name, "kind": kind, "family": family, "size": folder_size(path), "sha256": None}
     each = (lambda done, total: progress(name, done, total)) if progress else None
     sha = (cache or default_cache()).hash(path, each, cancel)
     return {"file": name, "kind": kind, "family": family, "size": path.stat().st_size, "sha256": sha}
@@ -311,7 +309,7 @@ def _find(row: dict[str, Any], file: str, files: list[tuple[str, Path]], progres
             try:
                 if hash_matches(cache.hash(path, each, cancel), sha):
                     return name, "sha256"
-            except OSError:
+            except (OSError, ModelError):
                 continue
         return None
     same_name = [n for n, _ in files if _base(n) == base]

@@ -79,7 +79,7 @@ def parse_prompt(text: str) -> list[Fragment]:
     for start in squares:
         scale(start, _DOWN)
 
-    merged: list[Fragment] = []
+    merged: list[tuple[str, float]] = []
     for s, w in out:
         if merged and merged[-1][1] == w and merged[-1][0] is not None:
             merged[-1] = (merged[-1][0] + s, w)

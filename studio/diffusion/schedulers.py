@@ -37,7 +37,7 @@ SCHEDULERS: tuple[str, ...] = ("normal", "karras")
 _SPACING_FLAGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
 
 
-def scheduler_class(sampler: str) -> type:
+def scheduler_class(sampler: str) -> type[Any]:
     import diffusers
 
     try:

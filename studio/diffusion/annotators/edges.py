@@ -17,7 +17,7 @@ def gradient_magnitude(rgb: np.ndarray, sigma: float) -> np.ndarray:
     """Largest per-channel Sobel gradient magnitude after a Gaussian blur of ``sigma`` px (float32)."""
     import cv2
 
-    img = rgb.astype(np.float32) / 255.0
+    img: np.ndarray = rgb.astype(np.float32) / 255.0
     if sigma > 0:
         img = cv2.GaussianBlur(img, (0, 0), sigma)
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)

@@ -61,7 +61,7 @@ def draw_bodies(people: Sequence[np.ndarray], width: int, height: int) -> np.nda
             angle = math.degrees(math.atan2(yb - ya, xb - xa))
             poly = cv2.ellipse2Poly((round((xa + xb) / 2), round((ya + yb) / 2)),
                                     (round(length / 2), LIMB_HALF_WIDTH), round(angle), 0, 360, 1)
-            cv2.fillConvexPoly(canvas, poly, COLORS[i])
+            cv2.fillConvexPoly(canvas, np.asarray(poly, np.int32), COLORS[i])
     canvas = (canvas.astype(np.float32) * LIMB_DIM).astype(np.uint8)
     for person in people:
         kp = np.asarray(person, np.float32).reshape(18, 3)
