@@ -9,7 +9,7 @@ from typing import Any
 import qtawesome as qta
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader, QPixmap
-from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QLineEdit, QToolButton, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QLineEdit, QMessageBox, QToolButton, QWidget
 
 from studio.core.nodetype import Input
 
@@ -261,8 +261,51 @@ class ModelFileEditor(ParamEditor):
         path = pick_open_file(self, f"Choose {self.input.display_name}", str(roots[0]) if roots else "",
                               MODEL_FILTER)
         if path:
-            self.combo.setCurrentText(path)
+            self.choose(Path(path))
+
+    def choose(self, path: Path) -> None:
+        """Use a model file picked anywhere. Workflows name models by their place inside the model
+        folders (so they travel), so a file from elsewhere is linked into the kind's folder first."""
+        name = self._name_in_folders(path) or self._link_in(path)
+        if name:
+            self.combo.setCurrentText(name)
             self._changed(final=True)
+
+    def _name_in_folders(self, path: Path) -> str | None:
+        from studio.diffusion.model_folders import kind_dirs
+
+        real = path.resolve()
+        for folder in kind_dirs(self.context.roots(), self.kind):
+            if real.is_relative_to(folder.resolve()):
+                return real.relative_to(folder.resolve()).as_posix()
+        return None
+
+    def _link_in(self, path: Path) -> str | None:
+        from studio.diffusion.model_folders import SUBFOLDERS
+
+        roots = self.context.roots()
+        if not roots:
+            return None
+        dest = Path(roots[0]) / SUBFOLDERS[self.kind][0] / path.name
+        if not self.confirm_link(path, dest):
+            return None
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if not (dest.exists() and dest.resolve() == path.resolve()):
+                dest.symlink_to(path.resolve())
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot use this file", f"Could not link {path} into {dest.parent}: "
+                                f"{exc.strerror or exc}. Move the file there, or add its models folder in "
+                                "Preferences.")
+            return None
+        return dest.name
+
+    def confirm_link(self, path: Path, dest: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Use a model from another folder",
+            f"{path.name} is not in your {self.kind} folders. Workflows name models by their place in "
+            f"those folders.\n\nLink it into {dest.parent}? Nothing is copied.")
+        return answer == QMessageBox.StandardButton.Yes
 
 
 def make_file_editor(inp: Input, context: EditorContext, parent: QWidget | None = None) -> ParamEditor:

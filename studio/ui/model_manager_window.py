@@ -121,8 +121,8 @@ class DownloadPanel(QWidget):
 
     def download_url(self, text: str, kind: str, sha256: str | None = None) -> bool:
         """A URL, or a Hugging Face ``owner/repo/path/to/file``."""
-        from studio.diffusion.downloads import download, hf_url
-        from studio.diffusion.model_folders import SUBFOLDERS
+        from studio.diffusion.downloads import DownloadError, download, hf_url, url_file_name
+        from studio.diffusion.model_folders import SUBFOLDERS, model_suffixes
 
         text = text.strip()
         if not text:
@@ -135,7 +135,14 @@ class DownloadPanel(QWidget):
                 self.status.setText("Give a URL or owner/repo/file")
                 return False
             url = hf_url("/".join(parts[:2]), "/".join(parts[2:]))
-        name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+        try:  # the same rules as the command line: a decoded, plain file name with a model suffix
+            name = url_file_name(url)
+        except DownloadError as exc:
+            self.status.setText(str(exc))
+            return False
+        if not name.lower().endswith(model_suffixes(kind)):
+            self.status.setText(f"{name} does not look like a {kind} file ({', '.join(model_suffixes(kind))})")
+            return False
         dest = self.settings.models_dir / SUBFOLDERS[kind][0] / name
         return self.start(name, lambda progress, cancel: download(url, dest, sha256=sha256 or None,
                                                                   progress=progress, cancel=cancel))

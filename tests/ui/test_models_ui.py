@@ -156,3 +156,27 @@ def test_a_node_whose_model_is_missing_offers_download(make_window, qtbot, model
     assert offers and offers[0][0] and "1.5" in offers[0][1]
     w.editor.set_param(nid, "checkpoint", "orig.safetensors")  # installed: nothing to offer
     assert w.missing_downloads(nid) == []
+
+
+def test_a_model_picked_outside_the_model_folders_is_linked_in(qtbot, tmp_path):
+    from studio.core.nodetype import File
+    from studio.ui.editor_base import EditorContext
+    from studio.ui.file_editors import ModelFileEditor
+
+    models, elsewhere = tmp_path / "models", tmp_path / "downloads"
+    (models / "checkpoints" / "sd15").mkdir(parents=True)
+    elsewhere.mkdir()
+    (models / "checkpoints" / "sd15" / "inside.safetensors").write_bytes(b"x")
+    (elsewhere / "outside.safetensors").write_bytes(b"y")
+    editor = ModelFileEditor(File("checkpoint", file_kind="checkpoints"), EditorContext(model_roots=[models]))
+    qtbot.addWidget(editor)
+    editor.confirm_link = lambda path, dest: True
+    editor.choose(models / "checkpoints" / "sd15" / "inside.safetensors")
+    assert editor.value() == "sd15/inside.safetensors"  # a name inside the folders, not an absolute path
+    editor.choose(elsewhere / "outside.safetensors")
+    link = models / "checkpoints" / "outside.safetensors"
+    assert editor.value() == "outside.safetensors" and link.is_symlink()
+    assert link.resolve() == (elsewhere / "outside.safetensors").resolve()
+    editor.confirm_link = lambda path, dest: False
+    editor.choose(tmp_path / "other.safetensors")
+    assert editor.value() == "outside.safetensors"  # declined: nothing changes
