@@ -15,6 +15,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from studio.core.types import DOWNLOAD_KINDS
+
 EXIT_OK, EXIT_NODE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -57,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--catalogue", action="store_true", help="list the standard models that can be downloaded")
     models.add_argument("--download", metavar="NAME", help="download a catalogue model (name or file name), a URL, "
                         "or a Hugging Face file given as owner/repo/path")
-    models.add_argument("--kind", choices=("checkpoints", "controlnet", "vae", "loras", "embeddings", "taesd"),
+    models.add_argument("--kind", choices=[str(k) for k in DOWNLOAD_KINDS],
                         help="the model folder a URL download goes into (default: checkpoints)")
     models.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of a URL download")
 

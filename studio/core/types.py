@@ -43,7 +43,34 @@ WIRE_KINDS = frozenset(
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET})
 
-FAMILIES = ("sd15", "sd2", "sdxl")
+class Family(StrEnum):
+    """Model families: which UNets, text encoders, VAEs, ControlNets and LoRAs fit together."""
+
+    SD15 = "sd15"
+    SD2 = "sd2"
+    SDXL = "sdxl"
+
+
+class ModelKind(StrEnum):
+    """Kinds of model file, each with its own folder under a models root."""
+
+    CHECKPOINTS = "checkpoints"
+    CONTROLNET = "controlnet"
+    VAE = "vae"
+    LORAS = "loras"
+    EMBEDDINGS = "embeddings"
+    ANNOTATORS = "annotators"
+    TAESD = "taesd"
+
+    @property
+    def downloadable(self) -> bool:
+        """Single files a URL download may go into (annotators are whole repo folders)."""
+        return self is not ModelKind.ANNOTATORS
+
+
+FAMILIES = tuple(Family)
+MODEL_KINDS = tuple(ModelKind)
+DOWNLOAD_KINDS = tuple(k for k in ModelKind if k.downloadable)
 ANY_FAMILY = "any"
 SEED_MAX = 2**64 - 1
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.settings import Settings
+from studio.core.types import ModelKind
 
 from .errors import ModelError
 from .families import PICKLE_SUFFIXES, WEIGHT_SUFFIXES, inspect
 
-KINDS = ("checkpoints", "controlnet", "vae", "loras", "embeddings", "annotators", "taesd")
+KINDS: tuple[str, ...] = tuple(ModelKind)
 
 # Sub-folders (relative to a root) that hold each kind, in lookup order.
 _OWN = {k: [k] for k in KINDS}

@@ -12,21 +12,17 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImageReader, QPixmap
 from PySide6.QtWidgets import QComboBox, QFileDialog, QLabel, QLineEdit, QMessageBox, QToolButton, QWidget
 
 from studio.core.nodetype import Input
+from studio.core.types import MODEL_KINDS
 
 from .editor_base import EditorContext, ParamEditor, guard_wheel, hbox
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff);;All files (*)"
 MODEL_FILTER = "Model weights (*.safetensors *.ckpt *.pt *.pth *.bin);;All files (*)"
-FALLBACK_MODEL_KINDS = ("checkpoints", "controlnet", "vae", "loras", "embeddings", "annotators", "taesd")
 THUMB = 44  # logical pixels
 
 
 def model_kinds() -> tuple[str, ...]:
-    try:
-        from studio.diffusion.model_folders import KINDS
-    except Exception:  # the model layer is optional for these widgets
-        return FALLBACK_MODEL_KINDS
-    return tuple(KINDS)
+    return tuple(MODEL_KINDS)
 
 
 _LIST_CACHE_SECONDS = 3.0  # selecting node after node must not walk the model folders each time

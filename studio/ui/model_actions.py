@@ -10,13 +10,14 @@ from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QMenu, QWidget
 
 from studio.core.settings import Settings
+from studio.core.types import DOWNLOAD_KINDS
 
 from . import theme, undo
 
 if TYPE_CHECKING:
     from .window_host import WindowHost
 
-DOWNLOADABLE = ("checkpoints", "controlnet", "vae", "loras", "embeddings", "taesd")
+DOWNLOADABLE: tuple[str, ...] = DOWNLOAD_KINDS
 
 
 class ModelActions:
