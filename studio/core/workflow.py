@@ -25,6 +25,7 @@ from .jsonread import WorkflowError as WorkflowError
 from .jsonread import gc_paused, loads_bounded
 from .jsonread import kind_of as _kind
 from .registry import Registry
+from .settings import Settings
 
 FORMAT = "latent-studio.workflow"
 VERSION = 1
@@ -45,13 +46,13 @@ def _library_versions() -> dict[str, str]:
     return out
 
 
-def current_environment(device: str | None = None, dtype: str | None = None) -> dict[str, Any]:
-    """What produced a file: app, Python, library versions (read without importing them), device."""
+def current_environment(device: str | None = None, dtype: str | None = None,
+                        settings: Settings | None = None) -> dict[str, Any]:
+    """What produced a file: app, Python, library versions (read without importing them), and the
+    device and dtype of the settings in force (never re-read from disk here)."""
     from studio import __version__
 
-    from .settings import Settings
-
-    settings = Settings.load()
+    settings = settings or Settings()
     env: dict[str, Any] = {"app": f"latent-studio {__version__}", "python": platform.python_version()}
     env.update(_library_versions())
     env["device"] = device or settings.device
@@ -84,7 +85,8 @@ def graph_to_document(graph: Graph, *, environment: dict[str, Any] | None = None
         "links": links,
         "groups": groups,
         "models": graph.models,
-        "environment": environment if environment is not None else current_environment(),
+        "environment": environment if environment is not None else current_environment(
+            settings=graph.services.settings),
         "rng": graph.rng or dict(DEFAULT_RNG),
         "extra": graph.extra,
     }

@@ -337,7 +337,3 @@ def folder_size(folder: Path) -> int:
             continue
     return total
 
-
-def default_roots() -> list[Path]:
-    """Model roots from the saved settings (for code that only has a parameter value)."""
-    return Settings.load().model_roots
