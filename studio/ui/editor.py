@@ -11,7 +11,7 @@ from PySide6.QtGui import QUndoStack
 from studio.core.graph import Graph, Link, Node, new_id
 from studio.core.nodetype import NodeType
 from studio.core.types import Verdict, can_connect
-from studio.core.workflow import WorkflowError, document_to_graph, graph_to_document
+from studio.core.workflow import WorkflowError, document_to_graph, graph_to_document, parse_json
 
 from . import undo
 
@@ -148,7 +148,7 @@ class Editor(QObject):
     def paste_text(self, text: str, at: tuple[float, float] | None = None) -> list[str]:
         """Paste a fragment (from this or another window); new ids, placed at ``at``."""
         try:
-            data = json.loads(text)
+            data = parse_json(text, source="clipboard")  # bounded like a file: the clipboard is outside input
             if not isinstance(data, dict) or data.get("format") != FRAGMENT_FORMAT:
                 raise ValueError("not a node fragment")
             part = document_to_graph({"format": "latent-studio.workflow", "version": 1, "nodes": data.get("nodes"),
