@@ -34,8 +34,12 @@ def main() -> int:
         app.processEvents()
         time.sleep(0.05)
     w.view.frame()
+    for node in w.graph.nodes.values():  # two runs, seeds s and s+1: two results in the history
+        if node.type_id == "sample.sampler":
+            w.editor.set_param(node.id, "seed_control", "increment")
+    w.batch_count.setValue(2)
     w.run()
-    while w.evaluator.busy:
+    while w.evaluator.busy or w.session.queue.running() is not None:
         app.processEvents()
         time.sleep(0.02)
     for item in w.scene.node_items.values():
