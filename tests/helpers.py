@@ -59,7 +59,7 @@ def steps(ctx, image, steps):
     for i in range(steps):
         ctx.check_cancel()
         ctx.progress((i + 1) / steps, f"step {i + 1}")
-        ctx.preview(np.zeros((8, 8, 3), np.uint8), step=i)
+        ctx.preview(np.zeros((8, 8, 3), np.uint8), step=i + 1)  # steps count from 1, as the sampler's
         if "step" in HOOKS:
             HOOKS["step"](i)
     return image

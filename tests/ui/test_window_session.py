@@ -132,3 +132,27 @@ def test_log_lines_name_nodes_by_title_and_a_click_selects_the_node(make_window,
     row = next(i for i in range(w.problems.count()) if "Fail:" in w.problems.item(i).text())
     w.problems.itemClicked.emit(w.problems.item(row))
     assert w.selected() == [bad]
+
+
+def test_the_preview_caption_counts_steps_from_one_and_cancel_is_said_once(make_window, qtbot):
+    w = make_window()
+    src = w.editor.add_node("test.source", (0, 0))
+    steps = w.editor.add_node("test.steps", (300, 0))
+    w.editor.connect(src, "image", steps, "image")
+    w.editor.set_param(steps, "steps", 3)
+    w.run()
+    _wait(w, qtbot)
+    qtbot.waitUntil(lambda: w.preview.caption.text().startswith("step 3 "))
+    assert w.preview.caption.text() == "step 3 · Steps"
+    import time
+
+    from tests import helpers
+
+    helpers.HOOKS["step"] = lambda i: time.sleep(0.01)
+    w.editor.set_param(steps, "steps", 5000)
+    w.run()
+    qtbot.waitUntil(lambda: w.scene.node_items[steps].progress not in (None, 0.0), timeout=10_000)
+    w.cancel()
+    _wait(w, qtbot)
+    helpers.HOOKS.clear()
+    assert sum("Cancelled" in line for line in w.problems.lines()) == 1
