@@ -79,10 +79,17 @@ def load_image(ctx: NodeContext, image: str) -> tuple[np.ndarray, np.ndarray]:
 MAX_PREFIX_BYTES = 240
 
 
+def _has_control(text: str) -> bool:
+    """Tabs, newlines, escapes (a name printed to a terminal must not command it)."""
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text)
+
+
 def _safe_prefix(prefix: str) -> str:
     name = prefix.strip() or "latent-studio"
     if any(c in name for c in '/\\:*?"<>|\0') or name in (".", ".."):
         raise NodeFailure(f"file name prefix {prefix!r} may not contain / \\ : * ? \" < > |")
+    if _has_control(name):
+        raise NodeFailure(f"file name prefix {prefix!r} may not contain control characters")
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
@@ -102,6 +109,8 @@ def _save_folder(out_root: Path, folder: str) -> Path:
         folder.encode("utf-8")
     except UnicodeEncodeError:
         raise NodeFailure(f"folder {folder!r} holds characters no folder name can have") from None
+    if _has_control(folder):
+        raise NodeFailure(f"folder {folder!r} may not contain control characters")
     if "\0" in folder or rel.is_absolute() or rel.drive or rel.root or ".." in rel.parts \
             or (rel.parts and rel.parts[0].startswith("~")):
         raise NodeFailure(f"folder {folder!r} must be a subfolder of the output folder {out_root} "

@@ -69,7 +69,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from studio.cli_output import printable_output
+
     args = _parser().parse_args(argv)
+    if (args.command or "gui") == "gui":
+        return _main(args)
+    with printable_output():  # what files say reaches the terminal as text, never as escape codes
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     if args.version:
         from studio import __version__
 

@@ -9,6 +9,8 @@ import numpy as np
 from studio.core.context import NodeContext, NodeFailure
 from studio.core.nodetype import Int, Out, String, Wire, node
 
+MAX_PIXELS = 8192 * 8192  # as for a loaded image; the keypoints JSON may claim any size
+
 EXAMPLE = """{
   "width": 512, "height": 512,
   "people": [{"pose_keypoints_2d": [
@@ -50,6 +52,8 @@ def pose_draw(ctx: NodeContext, pose: Any, keypoints: str, width: int, height: i
         w, h = width or w0, height or h0
         if w <= 0 or h <= 0:
             raise NodeFailure("no canvas size: set width and height, or give them in the keypoints JSON")
+        if w * h > MAX_PIXELS:
+            raise NodeFailure(f"a {w}×{h} canvas is too large; at most {MAX_PIXELS / 1e6:.0f} megapixels")
         # Keypoints follow the canvas when width/height override the JSON's own size.
         scale = np.array([w / w0 if w0 else 1.0, h / h0 if h0 else 1.0, 1.0], np.float32)
         out.append(draw_bodies([p * scale for p in people], w, h))

@@ -143,16 +143,32 @@ def resolve_file(value: str, search_dirs: Sequence[str | Path], what: str = "fil
     """An absolute path as is; a relative one looked up in each search folder in turn."""
     if not value:
         raise NodeFailure(f"no {what} chosen")
-    p = Path(value).expanduser()
+    try:
+        p = Path(value).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        p = Path(value)
     if p.is_absolute():
-        if p.is_file():
+        if _is_file(p):
             return p
-        raise NodeFailure(f"{what} not found: {p}")
+        raise NodeFailure(f"{what} not found: {_shown(str(p))}")
     tried = []
     for d in search_dirs:
         candidate = Path(d) / p
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
         tried.append(str(Path(d)))
     where = "; looked in " + ", ".join(tried) if tried else ""
-    raise NodeFailure(f"{what} not found: {value}{where}")
+    raise NodeFailure(f"{what} not found: {_shown(value)}{where}")
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that also answers False for a name the system refuses (too long, bad bytes)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _shown(name: str, limit: int = 200) -> str:
+    """A file name as a message shows it: a hostile name may be megabytes long."""
+    return name if len(name) <= limit else f"{name[:limit]}… ({len(name):,} characters)"

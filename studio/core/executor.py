@@ -29,7 +29,8 @@ DEFAULT_CACHE_BYTES = 4 * 1024**3
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+        # torch's CPU allocator says "DefaultCPUAllocator: can't allocate memory"
+        isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in ("out of memory", "can't allocate memory"))
     )
 
 

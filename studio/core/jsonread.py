@@ -142,7 +142,35 @@ def loads_bounded(text: str, source: str | None = None) -> Any:
             message = "a number has thousands of digits; refused"
         raise WorkflowError("$", message, source=source) from None
     check_values(value, source)
+    if _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(value, source)
     return value
+
+
+# JSON may spell a lone UTF-16 surrogate ("\ud800"); Python keeps it in the string, and no file can
+# hold it: saving the workflow, or a PNG that embeds it, would fail later and far from the cause.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_surrogates(value: Any, source: str | None) -> None:
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        items = container.items() if isinstance(container, dict) else enumerate(container) \
+            if isinstance(container, list) else ()
+        for k, x in items:
+            if isinstance(k, str) and _LONE_SURROGATE.search(k):
+                raise WorkflowError(_path_of(value, container), f"the key {k!r} holds an unpaired UTF-16 "
+                                    "surrogate, which no file can store", source=source)
+            if isinstance(x, str):
+                if _LONE_SURROGATE.search(x):
+                    raise WorkflowError(_path_of(value, container, k), f"text holds an unpaired UTF-16 "
+                                        f"surrogate ({x[:40]!r}), which no file can store", source=source)
+            elif isinstance(x, dict | list):
+                stack.append(x)
+    if isinstance(value, str) and _LONE_SURROGATE.search(value):
+        raise WorkflowError("$", "text holds an unpaired UTF-16 surrogate, which no file can store", source=source)
 
 
 def check_values(value: Any, source: str | None = None) -> None:

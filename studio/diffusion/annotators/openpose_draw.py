@@ -52,7 +52,7 @@ def draw_bodies(people: Sequence[np.ndarray], width: int, height: int) -> np.nda
 
     canvas = np.zeros((height, width, 3), np.uint8)
     for person in people:
-        kp = np.asarray(person, np.float32).reshape(18, 3)
+        kp = _clipped(person)
         for i, (a, b) in enumerate(LIMBS):
             if kp[a, 2] <= 0 or kp[b, 2] <= 0:
                 continue
@@ -64,12 +64,21 @@ def draw_bodies(people: Sequence[np.ndarray], width: int, height: int) -> np.nda
             cv2.fillConvexPoly(canvas, np.asarray(poly, np.int32), COLORS[i])
     canvas = (canvas.astype(np.float32) * LIMB_DIM).astype(np.uint8)
     for person in people:
-        kp = np.asarray(person, np.float32).reshape(18, 3)
+        kp = _clipped(person)
         for i in range(18):
             if kp[i, 2] > 0:
                 cv2.circle(canvas, (round(float(kp[i, 0])), round(float(kp[i, 1]))), POINT_RADIUS, COLORS[i],
                            thickness=-1)
     return canvas
+
+
+def _clipped(person: np.ndarray) -> np.ndarray:
+    """Keypoints with x and y kept where cv2's integer geometry works (far off the canvas either way);
+    a point that is not finite is missing."""
+    kp = np.array(person, np.float32).reshape(18, 3)
+    kp[~np.isfinite(kp).all(axis=1)] = 0.0
+    kp[:, :2] = np.clip(kp[:, :2], -MAX_COORD, MAX_COORD)
+    return kp
 
 
 # --- the OpenPose JSON layout ------------------------------------------------------------------------
@@ -81,6 +90,14 @@ def pose_document(people: Sequence[np.ndarray], width: int, height: int) -> dict
                        for p in people]}
 
 
+# Bounds on a keypoints document, which may come from a stranger's workflow: a canvas side (the
+# node bounds the canvas's area), more people than any photo holds, and coordinates that cv2's
+# integer geometry can take.
+MAX_CANVAS = 65536
+MAX_PEOPLE = 1000
+MAX_COORD = 2.0**20
+
+
 def parse_pose(doc: dict[str, Any] | str) -> tuple[list[np.ndarray], int, int]:
     """People (each (18, 3)), width and height from an OpenPose-layout dict or its JSON text.
     Raises ValueError with a readable reason for malformed input."""
@@ -89,17 +106,41 @@ def parse_pose(doc: dict[str, Any] | str) -> tuple[list[np.ndarray], int, int]:
             doc = json.loads(doc)
         except json.JSONDecodeError as exc:
             raise ValueError(f"keypoints are not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except RecursionError:
+            raise ValueError("keypoints JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError("keypoints must be a JSON object with \"people\"")
-    width = int(doc.get("width", doc.get("canvas_width", 0)) or 0)
-    height = int(doc.get("height", doc.get("canvas_height", 0)) or 0)
+    width = _canvas_side(doc.get("width", doc.get("canvas_width", 0)), "width")
+    height = _canvas_side(doc.get("height", doc.get("canvas_height", 0)), "height")
+    listed = doc.get("people", [])
+    if not isinstance(listed, list):
+        raise ValueError("\"people\" must be a list")
+    if len(listed) > MAX_PEOPLE:
+        raise ValueError(f"{len(listed):,} people; at most {MAX_PEOPLE:,} can be drawn")
     people = []
-    for n, person in enumerate(doc.get("people", [])):
+    for n, person in enumerate(listed):
         values = person.get("pose_keypoints_2d") if isinstance(person, dict) else None
         if not isinstance(values, list) or len(values) != 54:
             raise ValueError(f"person {n + 1}: pose_keypoints_2d must hold 18 × (x, y, confidence) = 54 numbers")
         try:
-            people.append(np.asarray(values, np.float32).reshape(18, 3))
-        except (TypeError, ValueError):
+            kp = np.asarray(values, np.float64).reshape(18, 3)
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"person {n + 1}: pose_keypoints_2d must hold numbers only") from None
+        if not np.isfinite(kp).all() or (np.abs(kp[:, :2]) > MAX_COORD).any():
+            raise ValueError(f"person {n + 1}: keypoints must be finite, within ±{MAX_COORD:.0f} pixels")
+        people.append(kp.astype(np.float32))
     return people, width, height
+
+
+def _canvas_side(value: Any, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"keypoints {name} must be a number")
+    try:
+        side = int(float(value))
+    except (ValueError, OverflowError):
+        raise ValueError(f"keypoints {name} must be a number, found {str(value)[:40]!r}") from None
+    if not 0 <= side <= MAX_CANVAS:
+        raise ValueError(f"keypoints {name} {side} is outside 0..{MAX_CANVAS}")
+    return side
