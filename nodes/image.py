@@ -119,6 +119,18 @@ def _save_folder(out_root: Path, folder: str) -> Path:
     return out_root / rel
 
 
+def _save_problems(params: Mapping[str, Any], out_root: Path | None) -> list[tuple[str | None, str]]:
+    """What ``image.save`` would refuse, found without running (for ``validate``)."""
+    found: list[tuple[str | None, str]] = []
+    for name, check in (("prefix", lambda: _safe_prefix(str(params.get("prefix") or ""))),
+                        ("folder", lambda: _save_folder(out_root or Path("output"), str(params.get("folder") or "")))):
+        try:
+            check()
+        except NodeFailure as exc:
+            found.append((name, str(exc)))
+    return found
+
+
 def _next_number(folder: Path, prefix: str) -> int:
     """One past the highest ``prefix_NNNNN`` number in ``folder``."""
     start = len(prefix) + 1
@@ -164,6 +176,7 @@ def _write_new(folder: Path, prefix: str, n: int, png: bytes, sidecar: str | Non
     ],
     outputs=[],
     summary=["prefix"],
+    check=lambda params, services: _save_problems(params, services.output_dir),
 )
 def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, embed_workflow: bool,
                strip_metadata: bool = False, sidecar_json: bool = False) -> None:

@@ -13,7 +13,7 @@ from studio.core.context import NodeContext
 from studio.core.nodetype import File, Out, node
 from studio.core.services import RunServices
 from studio.diffusion.families import family_of
-from studio.diffusion.model_folders import resolve
+from studio.diffusion.model_folders import name_problem, resolve
 from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel
 
 
@@ -35,6 +35,15 @@ def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], RunSer
     return fingerprint
 
 
+def _check(param: str, folder: str) -> Callable[[Mapping[str, Any], RunServices], list[tuple[str | None, str]]]:
+    # A name that can never be a model (it leaves the model folders) is a problem before running.
+    def check(params: Mapping[str, Any], services: RunServices) -> list[tuple[str | None, str]]:
+        problem = name_problem(list(services.model_roots), folder, str(params.get(param) or ""))
+        return [(param, problem)] if problem else []
+
+    return check
+
+
 @node(
     "model.checkpoint", title="Load Checkpoint", category="Models",
     inputs=[File("checkpoint", file_kind="checkpoints",
@@ -42,6 +51,7 @@ def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], RunSer
     outputs=[Out("model", "MODEL[$F]"), Out("clip", "CLIP[$F]"), Out("vae", "VAE[$F]")],
     family=_family("checkpoint", "checkpoints", "checkpoint"),
     fingerprint=_fingerprint("checkpoint", "checkpoints"),
+    check=_check("checkpoint", "checkpoints"),
 )
 def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextEncoder, VAEModel]:
     """Load a checkpoint's denoising UNet, text encoder(s) and VAE."""
@@ -56,6 +66,7 @@ def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextE
     outputs=[Out("vae", "VAE[$F]")],
     family=_family("vae", "vae", "vae"),
     fingerprint=_fingerprint("vae", "vae"),
+    check=_check("vae", "vae"),
 )
 def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     """Load a VAE to decode (and encode) images in place of a checkpoint's own."""
@@ -71,6 +82,7 @@ def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     outputs=[Out("control_net", "CONTROL_NET[$F]")],
     family=_family("controlnet", "controlnet", "controlnet"),
     fingerprint=_fingerprint("controlnet", "controlnet"),
+    check=_check("controlnet", "controlnet"),
 )
 def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet:
     """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer."""

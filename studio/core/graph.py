@@ -422,6 +422,7 @@ class Graph:
         if node.version.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is None:
             yield p(None, f"saved by version {node.version} of {nt.id}, but version {nt.version} is installed",
                     "warning")
+        bad_params: set[str] = set()
         for decl in nt.inputs:
             if decl.wire:
                 lk = incoming.get(decl.name)
@@ -457,13 +458,27 @@ class Graph:
                     continue
                 msg = decl.problem(value)
                 if msg:
+                    bad_params.add(decl.name)
                     yield p(decl.name, msg)
+        if nt.check is not None and not bad_params:
+            yield from self._checked(nt, node, p)
         for port in incoming:
             if nt.input(port) is None or not nt.input(port).wire:  # type: ignore[union-attr]
                 yield p(port, "wired to an input this node does not have")
         for name in node.params:
             if nt.input(name) is None:
                 yield p(name, "unknown parameter (kept, but not used)", "warning")
+
+    def _checked(self, nt: NodeType, node: Node, p: Callable[..., Problem]) -> Iterator[Problem]:
+        """The node type's own checks of its parameters (a hook that fails is a problem too)."""
+        assert nt.check is not None
+        params = {**nt.default_params(), **node.params}
+        try:
+            found = list(nt.check(params, self.services))
+        except Exception as exc:
+            found = [(None, f"cannot check the parameters: {type(exc).__name__}: {exc}")]
+        for port, message in found:
+            yield p(port, message)
 
     # -- whole-graph helpers --------------------------------------------------------------------
     def clear(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +127,10 @@ class NodeType:
     # Extra signature input for nodes whose result depends on more than their parameters
     # (a file's size and mtime, say): ``fingerprint(params, services) -> JSON-able value``.
     fingerprint: Callable[[Mapping[str, Any], Any], Any] | None = None
+    # Problems the parameters have before anything runs (a save folder outside the output folder,
+    # a model name that leaves the model folders): ``check(params, services) -> [(param, message)]``.
+    # ``validate`` reports them, so a file that ``run`` would refuse never validates.
+    check: Callable[[Mapping[str, Any], Any], Iterable[tuple[str | None, str]]] | None = None
     source: str = ""
     _by_name: dict[str, Input] = field(default_factory=dict, repr=False, compare=False)
 
@@ -266,6 +270,7 @@ def node(
     summary: Sequence[str] | None = None,
     upgrade: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
     fingerprint: Callable[[Mapping[str, Any], Any], Any] | None = None,
+    check: Callable[[Mapping[str, Any], Any], Iterable[tuple[str | None, str]]] | None = None,
 ) -> Callable[[Callable[..., Any]], NodeType]:
     """Declare a node type from a function. The result is the ``NodeType``; the registry finds it."""
 
@@ -275,7 +280,7 @@ def node(
             id=id, version=version, category=category, title=title, description=" ".join(doc.split()),
             inputs=tuple(inputs), outputs=tuple(outputs), fn=fn, side_effect=side_effect, family=family,
             summary=tuple(summary if summary is not None else [i.name for i in inputs if not i.wire][:3]),
-            upgrade=upgrade, fingerprint=fingerprint, source=fn.__module__,
+            upgrade=upgrade, fingerprint=fingerprint, check=check, source=fn.__module__,
         )
         check_node_type(nt)
         return nt

@@ -110,6 +110,18 @@ def model_suffixes(kind: str) -> tuple[str, ...]:
     return ANNOTATOR_SUFFIXES if kind == "annotators" else WEIGHT_SUFFIXES
 
 
+def name_problem(roots: Sequence[str | Path], kind: str, name: str) -> str | None:
+    """Why ``name`` can never name a ``kind`` model (it leaves the folders, is too long, …), without
+    looking for the file; None for an acceptable name. What ``validate`` reports."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        _name_parts(kind, name, kind_dirs(roots, kind))
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
 def resolve(roots: Sequence[str | Path], kind: str, name: str) -> Path:
     """The file or folder called ``name`` among the ``kind`` folders.
 

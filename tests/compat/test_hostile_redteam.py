@@ -4,7 +4,10 @@ an internal error or an unbounded allocation. Each file is built here, in ``tmp_
 from __future__ import annotations
 
 import json
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -162,5 +165,45 @@ def test_a_save_name_with_control_characters_is_refused(tmp_path, capsys, field)
     doc["nodes"][1]["params"][field] = "name\x1b[31m\nnext"
     flow.write_text(json.dumps(doc))
     code, text = _run(tmp_path, flow, capsys)
-    assert code == 1 and "control characters" in text
+    assert code == 2 and "control characters" in text  # refused before running
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+@pytest.mark.parametrize(("node_type", "params", "field"), [
+    ("image.save", {"folder": "../../escape"}, "folder"),
+    ("image.save", {"folder": "/tmp/anywhere"}, "folder"),
+    ("image.save", {"folder": "~/x"}, "folder"),
+    ("image.save", {"prefix": "a/../../b"}, "prefix"),
+    ("image.save", {"prefix": "p" * 300}, "prefix"),
+    ("model.checkpoint", {"checkpoint": "../../etc/hostname"}, "checkpoint"),
+    ("model.checkpoint", {"checkpoint": "/dev/zero"}, "checkpoint"),
+    ("model.vae", {"vae": "/proc/self/environ"}, "vae"),
+    ("model.controlnet", {"controlnet": "a/../../../b.safetensors"}, "controlnet"),
+])
+def test_validate_refuses_what_run_would_refuse(tmp_path, node_type, params, field):
+    """A file that ``run`` refuses must not validate "ok"."""
+    from studio.core.graph import Graph
+    from studio.core.registry import default_registry
+    from studio.core.workflow import save
+
+    g = Graph(default_registry())
+    node = g.add_node(node_type, params=params)
+    problems = [p for p in g.validate() if p.severity == "error" and p.node_id == node.id and p.port == field]
+    assert problems, g.validate()
+    save(g, tmp_path / "flow.json")
+    res = subprocess.run([sys.executable, "-m", "studio", "validate", str(tmp_path / "flow.json")],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, LATENT_STUDIO_HOME=str(tmp_path / "home")))
+    assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr
+    assert field in res.stdout
+
+
+def test_validate_accepts_ordinary_names(tmp_path):
+    from studio.core.graph import Graph
+    from studio.core.registry import default_registry
+
+    g = Graph(default_registry())
+    save = g.add_node("image.save", params={"folder": "portraits/2026", "prefix": "face"})
+    ckpt = g.add_node("model.checkpoint", params={"checkpoint": "sd15/some model.safetensors"})
+    assert not [p for p in g.validate() if p.node_id in (save.id, ckpt.id) and p.port in ("folder", "prefix",
+                                                                                        "checkpoint")]
