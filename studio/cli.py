@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any
 
 from studio.core.types import DOWNLOAD_KINDS
+from studio.logs import log_file, setup_logging
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
+    setup_logging()  # tracebacks go to the log file, never to the terminal
     if args.version:
         from studio import __version__
 
@@ -106,26 +108,13 @@ def _main(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # last resort: one line for the user, the traceback in the log
-        log = _log_traceback()
+        import logging
+
+        logging.getLogger("studio.cli").error("internal error in %s", " ".join(sys.argv), exc_info=True)
+        log = log_file() if logging.getLogger("studio").handlers else None
         where = f" (details in {log})" if log else ""
         print(f"error: internal error: {type(exc).__name__}: {exc}{where}", file=sys.stderr)
         return EXIT_NODE_FAILED
-
-
-def _log_traceback() -> Path | None:
-    import time
-    import traceback
-
-    from studio.core.settings import data_dir
-
-    try:
-        log = data_dir() / "logs" / "latent-studio.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as f:
-            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(sys.argv)}\n{traceback.format_exc()}\n")
-        return log
-    except OSError:
-        return None
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -350,7 +339,8 @@ class _RunPrinter:
             print("cancelled", file=sys.stderr)
 
     def _title(self, node_id: str) -> str:
-        return self.graph.title_of(node_id) if node_id in self.graph.nodes else node_id
+        title = self.graph.title_of(node_id) if node_id in self.graph.nodes else node_id
+        return title if len(title) <= 120 else title[:119] + "…"  # a file's title, not a screenful
 
 
 def _report(graph: Any, summary: Any, run_no: int, as_json: bool) -> None:

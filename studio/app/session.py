@@ -9,8 +9,8 @@ thread, or the command line in its own thread), so listeners may be called from 
 
 from __future__ import annotations
 
+import logging
 import random
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from .run_services import ModelManagers, build_run_services
 from .seeds import migrate_seed_modes, seed_changes, seed_params
 
 Listener = Callable[[Any], None]
+log = logging.getLogger(__name__)
 EXAMPLES_DIR = resources_dir() / "workflows"
 
 
@@ -67,7 +68,7 @@ class Session:
             try:
                 fn(event)
             except Exception:  # a broken listener must not break the run or the document
-                traceback.print_exc()
+                log.error("a session listener failed on %s", type(event).__name__, exc_info=True)
 
     def _attach(self, graph: Graph) -> None:
         graph.listeners.append(self._on_graph_edit)
@@ -203,7 +204,7 @@ class Session:
         try:
             summary = self.executor.run(snap, on_event, job.cancel, services=job.services)
         except Exception as exc:  # the executor reports node errors itself; this is a last guard
-            traceback.print_exc()
+            log.error("job %s failed outside any node", job.id, exc_info=True)
             summary = ev.RunSummary(-1, failed={"graph": f"{type(exc).__name__}: {exc}"})
         # Output nodes that came from the cache show what they showed (and wrote) when they ran.
         for node_id in summary.cached:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +24,7 @@ from .graph import GraphSnapshot, SnapNode
 from .services import RunServices
 
 EventCallback = Callable[[ev.Event], None]
+log = logging.getLogger(__name__)
 DEFAULT_CACHE_BYTES = 4 * 1024**3
 
 
@@ -104,7 +105,7 @@ class _Run:
         try:
             self._on_event(event)
         except Exception:  # a broken listener must not break the run
-            traceback.print_exc()
+            log.error("an event listener failed on %s", type(event).__name__, exc_info=True)
 
     def execute(self) -> ev.RunSummary:
         t0 = time.perf_counter()
@@ -254,7 +255,7 @@ class _Run:
                                     "dtype; cached results were freed")
             else:
                 self._fail(node.id, f"{type(exc).__name__}: {exc}")
-                traceback.print_exc()
+                log.error("node %s [%s] (%s) failed", node.title, node.id, node.type_id, exc_info=True)
             return None
         self.executed.append(node.id)
         self.outputs.extend(ctx.output_files)

@@ -142,9 +142,14 @@ def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
     return data
 
 
+# Keys whose text decides what a PNG opens as (ours, ComfyUI's, A1111's).
+_WORKFLOW_KEYS = frozenset({WORKFLOW_KEY, PARAMETERS_KEY, "workflow", "prompt"})
+
+
 def read_text_chunks(source: str | Path | bytes, *, max_chunk: int | None = None,
                      max_text: int | None = None) -> dict[str, str]:
-    """All text chunks of a PNG as ``{keyword: text}``; the first chunk of a keyword wins."""
+    """All text chunks of a PNG as ``{keyword: text}``. Two different chunks of a workflow keyword
+    are refused; for other keywords the first wins."""
     limits = (MAX_CHUNK_BYTES if max_chunk is None else max_chunk, MAX_TEXT_BYTES if max_text is None else max_text)
     if isinstance(source, bytes):
         return _read_chunks(io.BytesIO(source), *limits)
@@ -181,6 +186,10 @@ def _read_chunks(f: BinaryIO, max_chunk: int, max_text: int) -> dict[str, str]:
             total += len(text)
             if total > MAX_TOTAL_TEXT:
                 raise PngMetadataError(f"text chunks add up to more than {MAX_TOTAL_TEXT // 2**20} MiB; refused")
+            if key in texts and key in _WORKFLOW_KEYS and texts[key] != text:
+                # Readers disagree on which copy wins; a file that shows one workflow here and
+                # another elsewhere is refused rather than guessed at.
+                raise PngMetadataError(f"two different {key!r} text chunks; refused")
             texts.setdefault(key, text)
         else:
             f.seek(length + 4, io.SEEK_CUR)

@@ -69,3 +69,30 @@ def test_an_unforeseen_error_is_one_line_and_a_logged_traceback(tmp_path, monkey
     assert err.count("\n") == 1 and "internal error: RuntimeError: something nobody foresaw" in err
     log = Path(tmp_path) / "logs" / "latent-studio.log"
     assert "Traceback" in log.read_text() and str(log) in err
+
+
+CRASHING_PLUGIN = '''
+import numpy as np
+from studio.core.nodetype import Float, Out, node
+
+@node("crashing.node", title="Crasher", category="Test", inputs=[Float("x", 1.0)], outputs=[Out("image", "IMAGE")])
+def crash(ctx, x):
+    return {}["a bug in a node pack"]
+'''
+
+
+def test_a_node_that_crashes_is_one_line_and_its_traceback_is_in_the_log(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "crashing.py").write_text(CRASHING_PLUGIN)
+    flow = {"format": "latent-studio.workflow", "version": 1,
+            "nodes": [{"id": "c", "type": "crashing.node", "version": "1.0.0", "pos": [0, 0], "params": {}}],
+            "links": []}
+    (tmp_path / "flow.json").write_text(json.dumps(flow))
+    env = dict(os.environ, LATENT_STUDIO_HOME=str(tmp_path))
+    res = subprocess.run([sys.executable, "-m", "studio", "run", str(tmp_path / "flow.json")], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr + res.stdout
+    assert "Crasher: KeyError: 'a bug in a node pack'" in res.stderr
+    log = (tmp_path / "logs" / "latent-studio.log").read_text()
+    assert "Traceback" in log and "Crasher" in log

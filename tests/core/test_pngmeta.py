@@ -130,3 +130,20 @@ def test_a_file_of_countless_tiny_chunks_is_refused(monkeypatch):
     with pytest.raises(PngMetadataError, match="chunks"):
         read_text_chunks(many)
     read_text_chunks(png[:33] + _chunk(b"teSt", b"") * 10 + png[33:])
+
+
+def test_two_different_workflow_chunks_are_refused():
+    import io
+
+    from PIL import Image
+
+    from studio.core.pngmeta import PngMetadataError, add_text_chunks, read_text_chunks
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2)).save(buf, "PNG")
+    one = add_text_chunks(buf.getvalue(), [("prompt", '{"1": {}}', False)])
+    same_twice = add_text_chunks(one, [("prompt", '{"1": {}}', False)])
+    assert read_text_chunks(same_twice)["prompt"] == '{"1": {}}'
+    both = add_text_chunks(one, [("prompt", '{"2": {}}', False)])
+    with pytest.raises(PngMetadataError, match="two different 'prompt'"):
+        read_text_chunks(both)
