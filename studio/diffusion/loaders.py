@@ -203,11 +203,11 @@ def make_clip(config: dict[str, Any]) -> tuple[Callable[[], Any], bool]:
 
     cls = clip_class(config)
     cfg = CLIPTextConfig.from_dict({k: v for k, v in config.items() if not k.startswith("_")})
-    return (lambda: cls(cfg)), _wraps_text_model(cls)
+    return (lambda: cls(cfg)), clip_layout_probe(cls)
 
 
 @lru_cache(maxsize=4)
-def _wraps_text_model(cls: type) -> bool:
+def clip_layout_probe(cls: type) -> bool:
     """transformers 5.6+ flattened ``CLIPTextModel`` (no ``text_model.``); ``...WithProjection`` kept it."""
     from transformers import CLIPTextConfig
 

@@ -49,6 +49,12 @@ class _Worker(QObject):
             from studio.diffusion.clip_tokenizer import tokenizers_for
 
             tokenizers_for("sdxl")  # cached; building the vocabulary is pure Python
+            from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+            from studio.diffusion.loaders import clip_layout_probe
+
+            for cls in (CLIPTextModel, CLIPTextModelWithProjection):  # the first model build traces
+                clip_layout_probe(cls)  # torch's reference ops for ~35 ms: do it now, not mid-run
             with contextlib.suppress(ImportError):  # optional: models are then built with real weights
                 import accelerate  # noqa: F401
         except Exception:  # a broken install shows up as a node error on the first run instead
