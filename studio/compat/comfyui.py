@@ -140,7 +140,14 @@ class _Builder:
             if decl is not None and isinstance(value, int | float) and not isinstance(value, bool):
                 lo, hi = decl.min, decl.max
                 clamped = min(max(value, lo if lo is not None else value), hi if hi is not None else value)
-                if clamped != value:
+                if _far_outside(value, lo, hi):
+                    # Not a setting of another tool's range but a value no run could use (10^9 steps):
+                    # left as is, so that validate refuses it instead of a run taking forever.
+                    self.report.unmapped(f"{c.label}: {name} {value:g} is far outside our range "
+                                         f"({lo:g} to {hi:g}); left as is: fix it before running"
+                                         if lo is not None and hi is not None else
+                                         f"{c.label}: {name} {value:g} is far outside our range; left as is")
+                elif clamped != value:
                     self.report.approximated(f"{c.label}: {name} {value:g} is outside our range; using {clamped:g}")
                     params[name] = clamped
         node = self.graph.add_node(type_id, c.pos or (0.0, 0.0), params, node_id=self._id(c), title=c.title)
@@ -497,3 +504,9 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     "SetLatentNoiseMask": _unsupported("inpainting with a noise mask is not supported yet"),
     "VAEEncodeForInpaint": _unsupported("inpainting is not supported yet"),
 }
+
+
+def _far_outside(value: float, lo: float | None, hi: float | None) -> bool:
+    """More than ten times past a limit: a hostile or broken value, not a wider range elsewhere."""
+    span = max(1.0, (hi - lo) if lo is not None and hi is not None else 1.0)
+    return (hi is not None and value > hi + 10 * span) or (lo is not None and value < lo - 10 * span)

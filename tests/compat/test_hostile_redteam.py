@@ -207,3 +207,30 @@ def test_validate_accepts_ordinary_names(tmp_path):
     ckpt = g.add_node("model.checkpoint", params={"checkpoint": "sd15/some model.safetensors"})
     assert not [p for p in g.validate() if p.node_id in (save.id, ckpt.id) and p.port in ("folder", "prefix",
                                                                                         "checkpoint")]
+
+
+def test_a_comfyui_value_far_outside_our_range_is_refused_not_clamped(tmp_path):
+    from studio.compat import load_any
+    from studio.core.registry import default_registry
+
+    prompt = {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "m.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a", "clip": ["4", 1]}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": 1, "steps": 1_000_000_000, "cfg": 8.0, "sampler_name": "euler", "scheduler": "normal",
+            "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0],
+            "latent_image": ["5", 0]}},
+    }
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(prompt))
+    graph, report = load_any(path, default_registry())
+    [sampler] = [n for n in graph.nodes.values() if n.type_id == "sample.sampler"]
+    assert sampler.params["steps"] == 1_000_000_000  # kept, so that validate refuses it
+    assert any(p.port == "steps" and p.severity == "error" for p in graph.validate())
+    assert any("far outside our range" in line for line in report.lines)
+    prompt["3"]["inputs"]["steps"] = 1500  # another tool's wider range: clamped, as before
+    path.write_text(json.dumps(prompt))
+    graph, report = load_any(path, default_registry())
+    [sampler] = [n for n in graph.nodes.values() if n.type_id == "sample.sampler"]
+    assert sampler.params["steps"] == 1000
