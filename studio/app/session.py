@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -146,23 +146,31 @@ class Session:
         return self.lookup_services()
 
     # -- the queue --------------------------------------------------------------------------------
-    def enqueue(self, count: int = 1) -> list[Job]:
+    def enqueue(self, count: int = 1, targets: Iterable[str] | None = None) -> list[Job]:
         """Queue ``count`` runs of the document as it is now; between them (and after the last),
-        seeds move on as their policies say, as ComfyUI's "control after generate" does."""
+        seeds move on as their policies say, as ComfyUI's "control after generate" does. With
+        ``targets``, each run is partial: only those nodes and what they need (cache still used),
+        and only the seeds of nodes that ran move on."""
+        targets = list(targets) if targets is not None else None
         jobs = []
         for _ in range(max(1, count)):
-            snap = self.graph.snapshot()
-            seeds = [f"{p} {snap.nodes[n].params.get(p)}" for n, p, _ in seed_params(self.graph)]
-            job = self.queue.add(snap, self.run_services(), label=", ".join(seeds),
+            snap = self.graph.snapshot(targets)
+            seeds = [f"{p} {snap.nodes[n].params.get(p)}" for n, p, _ in seed_params(self.graph) if n in snap.nodes]
+            label = ", ".join(seeds)
+            if targets is not None:
+                label = "up to " + ", ".join(self.graph.title_of(t) for t in targets if t in self.graph.nodes) + (
+                    f" ({label})" if label else "")
+            job = self.queue.add(snap, self.run_services(), label=label,
                                  workflow_path=str(self.path) if self.path else None)
             jobs.append(job)
-            self.advance_seeds()
+            self.advance_seeds(set(snap.nodes))
             self.emit(sev.JobQueued(job))
         return jobs
 
-    def advance_seeds(self) -> None:
+    def advance_seeds(self, only: set[str] | None = None) -> None:
         for node_id, name, _old, new in list(seed_changes(self.graph, self.rng)):
-            self.graph.set_param(node_id, name, new)
+            if only is None or node_id in only:
+                self.graph.set_param(node_id, name, new)
 
     def cancel(self, job_id: int) -> None:
         if self.queue.cancel(job_id) is not None:

@@ -16,12 +16,16 @@ from typing import Any
 from .nodetype import Input, NodeType, Output
 from .registry import Registry
 from .services import RunServices
-from .types import ANY_FAMILY, PortType, Verdict, can_connect, is_family_var
+from .types import ANY_FAMILY, Kind, PortType, Verdict, can_connect, is_family_var
 
 ANY_PORT = PortType.parse("ANY")
 # Ports of one unknown (placeholder) node: its ports are only names seen on its wires, so a file
 # could declare any number; real nodes have a handful.
 MAX_PORTS = 256
+
+
+NORMAL, BYPASS, MUTE = "normal", "bypass", "mute"
+NODE_MODES = (NORMAL, BYPASS, MUTE)
 
 
 class GraphError(ValueError):
@@ -37,6 +41,9 @@ class Node:
     pos: tuple[float, float] = (0.0, 0.0)
     title: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    mode: str = "normal"  # one of NODE_MODES: "bypass" passes inputs through, "mute" never runs
+    collapsed: bool = False
+    color: str | None = None  # "#rrggbb", or None for the category's colour
     # Only for placeholders (unknown type): the port names seen when the node was loaded.
     placeholder_inputs: tuple[str, ...] = ()
     placeholder_outputs: tuple[str, ...] = ()
@@ -72,6 +79,9 @@ class Problem:
         if self.port:
             where += f" › {self.port}"
         return f"{where}: {self.message}"
+
+
+_THROUGH = "$through"  # families-table key: the type a reroute carries
 
 
 def new_id() -> str:
@@ -170,6 +180,53 @@ class Graph:
         self.nodes[node_id].title = title or None
         self._notify("node_renamed", node=self.nodes[node_id])
 
+    def set_mode(self, node_id: str, mode: str) -> None:
+        """Bypass, mute or restore a node; refuses a bypass the node cannot do, with the reason."""
+        if mode not in NODE_MODES:
+            raise GraphError(f"no node mode {mode!r}")
+        if mode == BYPASS:
+            problem = self.bypass_problem(node_id)
+            if problem:
+                raise GraphError(problem)
+        self.nodes[node_id].mode = mode
+        self._notify("node_mode", node=self.nodes[node_id])
+
+    def set_style(self, node_id: str, *, collapsed: bool | None = None, color: str | None | bool = False) -> None:
+        """Collapse or expand a node, or set its colour (``color=None`` restores the default)."""
+        node = self.nodes[node_id]
+        if collapsed is not None:
+            node.collapsed = bool(collapsed)
+        if color is not False:
+            node.color = color or None  # type: ignore[assignment]
+        self._notify("node_style", node=node)
+
+    # -- bypass ---------------------------------------------------------------------------------
+    def bypass_source(self, node: Node | str, output: str) -> str | None:
+        """The input a bypassed node hands to ``output``: as ComfyUI does, the input at the same
+        position if its kind matches, else the first input of that kind."""
+        n = self.nodes[node] if isinstance(node, str) else node
+        outs = self.output_ports(n)
+        index = next((i for i, o in enumerate(outs) if o.name == output), None)
+        if index is None:
+            return None
+        kind = outs[index].type.kind
+        ins = self.input_ports(n)
+        candidates = ([ins[index]] if index < len(ins) else []) + ins
+        hit = next((i for i in candidates if i.type.kind is kind or Kind.ANY in (i.type.kind, kind)), None)
+        return hit.name if hit else None
+
+    def bypass_problem(self, node_id: str) -> str | None:
+        """Why this node cannot be bypassed (an output with no input of its type), or None."""
+        node = self.nodes[node_id]
+        nt = self.registry.get(node.type_id)
+        if nt is not None and (nt.editor_only or nt.passthrough):
+            return f"{self.title_of(node)} has nothing to bypass"
+        for out in self.output_ports(node):
+            if self.bypass_source(node, out.name) is None:
+                return (f"{self.title_of(node)} cannot be bypassed: it has no {out.type.kind.value} input to pass "
+                        f"on to its {out.display_name} output (mute it instead)")
+        return None
+
     # -- ports ----------------------------------------------------------------------------------
     def input_ports(self, node: Node) -> list[Input]:
         nt = self.registry.get(node.type_id)
@@ -211,10 +268,11 @@ class Graph:
         return bound
 
     def _family_sources(self, node_id: str) -> Iterator[str]:
-        """The nodes whose outputs may fix a family variable of ``node_id``."""
+        """The nodes whose outputs may fix a family variable of ``node_id`` (or, for a reroute, the
+        type it carries)."""
         nt = self.registry.get(self.nodes[node_id].type_id)
         for decl in nt.wires if nt is not None else ():
-            if is_family_var(decl.type.family):
+            if is_family_var(decl.type.family) or nt.passthrough:  # type: ignore[union-attr]
                 lk = self.links.get((node_id, decl.name))
                 if lk is not None and lk.src in self.nodes:
                     yield lk.src
@@ -245,6 +303,11 @@ class Graph:
         bound: dict[str, tuple[str, PortType]] = {}
         if nt is None:
             return bound
+        if nt.passthrough:  # a reroute carries whatever type feeds it
+            lk = self.links.get((node_id, nt.wires[0].name))
+            if lk is not None and lk.src in self.nodes:
+                bound[_THROUGH] = ("", self._resolved_output(lk.src, lk.src_port, memo.get(lk.src, {})))
+            return bound
         if nt.family is not None:
             try:
                 fam = nt.family(node.params, self.services)
@@ -267,6 +330,10 @@ class Graph:
         return bound
 
     def _resolved_output(self, node_id: str, port: str, families: dict[str, tuple[str, PortType]]) -> PortType:
+        nt = self.registry.get(self.nodes[node_id].type_id)
+        if nt is not None and nt.passthrough:
+            through = families.get(_THROUGH)
+            return through[1] if through else ANY_PORT
         decl = self._output_decl(self.nodes[node_id], port)
         if decl is None:
             return ANY_PORT
@@ -277,9 +344,50 @@ class Graph:
     def output_type(self, node_id: str, port: str, *, memo: dict | None = None) -> PortType:
         """An output's type with its family resolved as far as the graph allows."""
         decl = self._output_decl(self.nodes[node_id], port)
-        if decl is None or not is_family_var(decl.type.family):
+        nt = self.registry.get(self.nodes[node_id].type_id)
+        passthrough = nt is not None and nt.passthrough
+        if decl is None or not (passthrough or is_family_var(decl.type.family)):
             return ANY_PORT if decl is None else decl.type
         return self._resolved_output(node_id, port, self.bound_families(node_id, memo=memo))
+
+    def consumer_types(self, node_id: str) -> list[tuple[str, PortType]]:
+        """What a reroute's output feeds, through further reroutes: (node title, input type)."""
+        found: list[tuple[str, PortType]] = []
+        seen, stack = {node_id}, [node_id]
+        while stack:
+            current = stack.pop()
+            for lk in self.outgoing(current):
+                dst = self.nodes.get(lk.dst)
+                if dst is None:
+                    continue
+                nt = self.registry.get(dst.type_id)
+                if nt is not None and nt.passthrough:
+                    if dst.id not in seen:
+                        seen.add(dst.id)
+                        stack.append(dst.id)
+                    continue
+                decl = self._input_decl(dst, lk.dst_port)
+                if decl is not None:
+                    found.append((self.title_of(dst), decl.type))
+        return found
+
+    def _reroute_verdict(self, src: str, src_port: str, dst: str, dst_port: str) -> Verdict:
+        """A reroute takes its type from what is connected: what feeds it must suit everything it
+        feeds, and what it feeds must suit what it already carries or feeds."""
+        s_nt, d_nt = self.registry.get(self.nodes[src].type_id), self.registry.get(self.nodes[dst].type_id)
+        if d_nt is not None and d_nt.passthrough:
+            out_t = self.output_type(src, src_port)
+            for title, in_t in self.consumer_types(dst):
+                verdict = can_connect(out_t, in_t)
+                if not verdict:
+                    return Verdict(False, f"the reroute feeds {title}: {verdict.reason}")
+        if s_nt is not None and s_nt.passthrough and self.output_type(src, src_port).kind is Kind.ANY:
+            in_decl = self._input_decl(self.nodes[dst], dst_port)
+            for title, other in self.consumer_types(src):
+                if in_decl is not None and Kind.ANY not in (other.kind, in_decl.type.kind) and (
+                        other.kind is not in_decl.type.kind):
+                    return Verdict(False, f"the reroute already carries {other.kind.value} to {title}")
+        return Verdict(True)
 
     # -- links ----------------------------------------------------------------------------------
     def check_connection(self, src: str, src_port: str, dst: str, dst_port: str, *,
@@ -310,7 +418,7 @@ class Graph:
                 return Verdict(False, f"{out_t} does not fit {hit[1]}")
         if self._reaches(dst, src):
             return Verdict(False, "that wire would make a loop")
-        return Verdict(True)
+        return self._reroute_verdict(src, src_port, dst, dst_port)
 
     def connect(self, src: str, src_port: str, dst: str, dst_port: str, *, replace: bool = False) -> Link:
         verdict = self.check_connection(src, src_port, dst, dst_port, replace=replace)
@@ -363,11 +471,37 @@ class Graph:
         self._notify("group_added", group=g)
         return g
 
+    def insert_group(self, group: Group, index: int | None = None) -> Group:
+        """Add a fully formed group (undo, paste), at ``index`` in the drawing order."""
+        if any(g.id == group.id for g in self.groups):
+            raise GraphError(f"a group with id {group.id} already exists")
+        self.groups.insert(len(self.groups) if index is None else index, group)
+        self._notify("group_added", group=group)
+        return group
+
     def remove_group(self, group_id: str) -> Group:
-        g = next(g for g in self.groups if g.id == group_id)
+        g = self.group(group_id)
         self.groups.remove(g)
         self._notify("group_removed", group=g)
         return g
+
+    def group(self, group_id: str) -> Group:
+        hit = next((g for g in self.groups if g.id == group_id), None)
+        if hit is None:
+            raise GraphError(f"no group with id {group_id}")
+        return hit
+
+    def set_group(self, group_id: str, *, title: str | None = None,
+                  rect: tuple[float, float, float, float] | None = None, color: str | None | bool = False) -> None:
+        """Rename, move or resize, or recolour a group (``color=None`` restores the default)."""
+        g = self.group(group_id)
+        if title is not None:
+            g.title = title
+        if rect is not None:
+            g.rect = (float(rect[0]), float(rect[1]), max(1.0, float(rect[2])), max(1.0, float(rect[3])))
+        if color is not False:
+            g.color = color or None  # type: ignore[assignment]
+        self._notify("group_changed", group=g)
 
     # -- order and validation -------------------------------------------------------------------
     def topological_order(self) -> list[str]:
@@ -392,15 +526,25 @@ class Graph:
             raise GraphError("the graph has a loop")
         return order
 
-    def validate(self) -> list[Problem]:
-        """Every problem in the graph, each naming its node (id and title) and port."""
+    def validate(self, plan: Any = None) -> list[Problem]:
+        """Every problem in the graph, each naming its node (id and title) and port. Nodes that do
+        not run (muted, needing a muted node, notes) have none; a bypassed node only the bypass
+        it cannot do."""
+        from .plan import plan_run  # local import: the plan reads the graph
+
+        plan = plan if plan is not None else plan_run(self)
         problems: list[Problem] = []
         memo: dict[str, dict[str, tuple[str, PortType]]] = {}
         incoming: dict[str, dict[str, Link]] = {}
         for lk in self.links.values():
             incoming.setdefault(lk.dst, {})[lk.dst_port] = lk
         for node in self.nodes.values():
+            if node.id in plan.skipped:
+                if node.mode == BYPASS and (why := self.bypass_problem(node.id)):
+                    problems.append(Problem(node.id, self.title_of(node), None, why))
+                continue
             problems.extend(self._node_problems(node, memo, incoming.get(node.id, {})))
+        problems.extend(plan.problems)
         try:
             self.topological_order()
         except GraphError as exc:
@@ -497,8 +641,8 @@ class Graph:
             hits = [n for n in self.nodes.values() if self.title_of(n).lower() == ref.lower()]
         return hits
 
-    def snapshot(self) -> GraphSnapshot:
-        return GraphSnapshot.of(self)
+    def snapshot(self, targets: Iterable[str] | None = None) -> GraphSnapshot:
+        return GraphSnapshot.of(self, targets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,31 +664,38 @@ class GraphSnapshot:
     order: tuple[str, ...]
     problems: tuple[Problem, ...]
     document: Mapping[str, Any] = field(repr=False)
+    # Nodes of the document that this run leaves out, and why (muted, bypassed, not needed, ...).
+    skipped: Mapping[str, str] = field(default_factory=dict)
+    targets: tuple[str, ...] | None = None  # a partial run: the nodes it was asked for
 
     @classmethod
-    def of(cls, graph: Graph) -> GraphSnapshot:
+    def of(cls, graph: Graph, targets: Iterable[str] | None = None) -> GraphSnapshot:
         """Deep copies of everything the run reads: what a run embeds in its PNGs is exactly what it
-        ran, whatever is edited (a randomized seed, a width) while it runs."""
-        from .workflow import graph_to_document  # local import: workflow depends on graph
+        ran, whatever is edited (a randomized seed, a width) while it runs. Only the nodes that run
+        are in it, their wires traced through bypassed nodes and reroutes; with ``targets``, only
+        those nodes and what they need."""
+        from .plan import plan_run  # local imports: both depend on this module
+        from .workflow import graph_to_document
 
+        targets = tuple(targets) if targets is not None else None
         document = copy.deepcopy(graph_to_document(graph))
-        incoming: dict[str, dict[str, tuple[str, str]]] = {}
-        for lk in graph.links.values():
-            incoming.setdefault(lk.dst, {})[lk.dst_port] = (lk.src, lk.src_port)
+        plan = plan_run(graph, targets)
         saved_params = {entry["id"]: entry["params"] for entry in document["nodes"]}
         nodes = {}
-        for n in graph.nodes.values():
+        for nid, inputs in plan.inputs.items():
+            n = graph.nodes[nid]
             nt = graph.registry.get(n.type_id)
             params = dict(nt.default_params()) if nt else {}
             params.update(saved_params[n.id])
             nodes[n.id] = SnapNode(n.id, graph.title_of(n), nt, n.type_id, n.version, MappingProxyType(params),
-                                   MappingProxyType(incoming.get(n.id, {})))
-        problems = graph.validate()
+                                   MappingProxyType(dict(inputs)))
+        problems = [p for p in graph.validate(plan) if p.node_id is None or p.node_id in nodes]
         try:
-            order = tuple(graph.topological_order())
+            order = tuple(nid for nid in graph.topological_order() if nid in nodes)
         except GraphError:
             order = ()
-        return cls(MappingProxyType(nodes), order, tuple(problems), MappingProxyType(document))
+        return cls(MappingProxyType(nodes), order, tuple(problems), MappingProxyType(document),
+                   MappingProxyType(dict(plan.skipped)), targets)
 
     def upstream(self, node_id: str) -> Iterable[str]:
         """Every node ``node_id`` depends on (not including itself)."""

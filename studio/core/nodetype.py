@@ -131,6 +131,12 @@ class NodeType:
     # a model name that leaves the model folders): ``check(params, services) -> [(param, message)]``.
     # ``validate`` reports them, so a file that ``run`` would refuse never validates.
     check: Callable[[Mapping[str, Any], Any], Iterable[tuple[str | None, str]]] | None = None
+    # Other names the library search finds this type by (ComfyUI class names, common words).
+    aliases: tuple[str, ...] = ()
+    # Editor-only nodes (notes) never run; pass-through nodes (reroutes) hand their one input to
+    # their one output and are routed around when a run is planned, so they never run either.
+    editor_only: bool = False
+    passthrough: bool = False
     source: str = ""
     _by_name: dict[str, Input] = field(default_factory=dict, repr=False, compare=False)
 
@@ -271,6 +277,9 @@ def node(
     upgrade: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
     fingerprint: Callable[[Mapping[str, Any], Any], Any] | None = None,
     check: Callable[[Mapping[str, Any], Any], Iterable[tuple[str | None, str]]] | None = None,
+    aliases: Sequence[str] = (),
+    editor_only: bool = False,
+    passthrough: bool = False,
 ) -> Callable[[Callable[..., Any]], NodeType]:
     """Declare a node type from a function. The result is the ``NodeType``; the registry finds it."""
 
@@ -280,7 +289,8 @@ def node(
             id=id, version=version, category=category, title=title, description=" ".join(doc.split()),
             inputs=tuple(inputs), outputs=tuple(outputs), fn=fn, side_effect=side_effect, family=family,
             summary=tuple(summary if summary is not None else [i.name for i in inputs if not i.wire][:3]),
-            upgrade=upgrade, fingerprint=fingerprint, check=check, source=fn.__module__,
+            upgrade=upgrade, fingerprint=fingerprint, check=check, aliases=tuple(aliases),
+            editor_only=editor_only, passthrough=passthrough, source=fn.__module__,
         )
         check_node_type(nt)
         return nt
@@ -311,7 +321,7 @@ def check_node_type(nt: NodeType) -> None:
             if p and not (i.optional and i.default is None):
                 fail(f"default of {i.name!r} {p}")
     for o in nt.outputs:
-        if o.type.kind not in WIRE_KINDS:
+        if o.type.kind not in WIRE_KINDS and not (nt.passthrough and o.type.kind is Kind.ANY):
             fail(f"output {o.name!r} must be a wire type, not {o.type.kind.value}")
         if o.type.family != ANY_FAMILY and o.type.family.startswith("$") and nt.family is None and not any(
             i.type.family == o.type.family for i in nt.inputs
@@ -320,3 +330,7 @@ def check_node_type(nt: NodeType) -> None:
     for s in nt.summary:
         if s not in names:
             fail(f"summary names unknown input {s!r}")
+    if nt.passthrough and (len(nt.wires) != 1 or len(nt.outputs) != 1):
+        fail("a pass-through node has exactly one wire input and one output")
+    if nt.editor_only and (nt.wires or nt.outputs):
+        fail("an editor-only node has no wires")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import metadata
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
-from .graph import MAX_PORTS, Graph, GraphError, Group, Link, Node, new_id
+from .graph import MAX_PORTS, NODE_MODES, NORMAL, Graph, GraphError, Group, Link, Node, new_id
 from .jsonread import MAX_DEPTH as MAX_DEPTH  # re-exported: importers and tests read the limits here
 from .jsonread import MAX_JSON_ITEMS as MAX_JSON_ITEMS
 from .jsonread import JsonReader as _Reader
@@ -67,6 +68,12 @@ def graph_to_document(graph: Graph, *, environment: dict[str, Any] | None = None
         if n.title:
             entry["title"] = n.title
         entry["pos"] = [n.pos[0], n.pos[1]]
+        if n.mode != NORMAL:
+            entry["mode"] = n.mode
+        if n.collapsed:
+            entry["collapsed"] = True
+        if n.color:
+            entry["color"] = n.color
         entry["params"] = n.params
         entry.update(n.extra)
         nodes.append(entry)
@@ -213,7 +220,7 @@ def load(path: str | Path, registry: Registry) -> Graph:
     return loads(data, registry, source=str(path))
 
 
-_NODE_KEYS = ("id", "type", "version", "title", "pos", "params")
+_NODE_KEYS = ("id", "type", "version", "title", "pos", "mode", "collapsed", "color", "params")
 _GROUP_KEYS = ("id", "title", "rect", "color")
 _TOP_KEYS = ("format", "version", "nodes", "links", "groups", "models", "environment", "rng", "extra")
 
@@ -274,6 +281,14 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
         extra = {k: v for k, v in raw.items() if k not in _NODE_KEYS}
         nt = registry.get(type_id)
         node = Node(node_id, type_id, nver, params, (pos[0], pos[1]), title or None, extra)
+        node.mode = r.text(raw.get("mode", NORMAL), f"{path}.mode")
+        if node.mode not in NODE_MODES:
+            raise r.fail(f"{path}.mode", f"expected one of {', '.join(NODE_MODES)}, found {node.mode!r}")
+        collapsed = raw.get("collapsed", False)
+        if not isinstance(collapsed, bool):
+            raise r.fail(f"{path}.collapsed", f"expected true or false, found {_kind(collapsed)}")
+        node.collapsed = collapsed
+        node.color = _color(r, raw.get("color"), f"{path}.color")
         if nt is None:
             node.placeholder_inputs = tuple(ports_in.get(node_id, ()))
             node.placeholder_outputs = tuple(ports_out.get(node_id, ()))
@@ -307,9 +322,7 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
         gid = r.text(raw.get("id", new_id()), f"{path}.id")
         gtitle = r.text(raw.get("title", ""), f"{path}.title", empty=True)
         rect = r.point(raw.get("rect"), f"{path}.rect", 4)
-        color = raw.get("color")
-        if color is not None:
-            color = r.text(color, f"{path}.color")
+        color = _color(r, raw.get("color"), f"{path}.color")
         g = Group(gid, gtitle, rect, color, {k: v for k, v in raw.items() if k not in _GROUP_KEYS})  # type: ignore[arg-type]
         graph.groups.append(g)
 
@@ -327,6 +340,18 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
     except GraphError:
         raise r.fail("$.links", "the links make a loop") from None
     return graph
+
+
+_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+def _color(r: _Reader, value: Any, path: str) -> str | None:
+    """A colour as ``#rgb``, ``#rrggbb`` or ``#aarrggbb``; None for the default, and for any other
+    spelling (a colour is cosmetic: files from older versions and other tools still open)."""
+    if value is None:
+        return None
+    text = r.text(value, path, empty=True)
+    return text if _COLOR_RE.match(text) else None
 
 
 # --- migrations: one function per format version, each upgrading to the next -------------------

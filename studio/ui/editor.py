@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
-from studio.core.graph import Graph, Link, Node, new_id
+from studio.core.graph import BYPASS, MUTE, NORMAL, Graph, Group, Link, Node, new_id
 from studio.core.nodetype import NodeType
 from studio.core.types import Verdict, can_connect
 from studio.core.workflow import WorkflowError, document_to_graph, graph_to_document, parse_json
@@ -16,6 +17,7 @@ from studio.core.workflow import WorkflowError, document_to_graph, graph_to_docu
 from . import undo
 
 FRAGMENT_FORMAT = "latent-studio.fragment"
+Rect = tuple[float, float, float, float]
 
 
 class Editor(QObject):
@@ -74,10 +76,111 @@ class Editor(QObject):
         if ids:
             self.stack.push(undo.RemoveNodes(self.graph, ids))
 
-    def move(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]]) -> None:
-        moves = {k: v for k, v in moves.items() if v[0] != v[1]}
-        if moves:
+    def move(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+             groups: dict[str, tuple[Rect, Rect]] | None = None, *, text: str | None = None) -> None:
+        """Move nodes (and groups, whose rectangles change): one undo step. ``text`` names it."""
+        moves = {k: v for k, v in moves.items() if v[0] != v[1] and k in self.graph.nodes}
+        groups = {k: v for k, v in (groups or {}).items() if v[0] != v[1]}
+        if not moves and not groups:
+            return
+        if not groups and text is None:
             self.stack.push(undo.MoveNodes(self.graph, moves))
+            return
+        n = len(groups)
+        parent = undo.Macro(text or (f"Move group{'s' if n != 1 else ''}" if n else "Move nodes"))
+        if moves:
+            parent.add(undo.MoveNodes(self.graph, moves))
+        for gid, (old, new) in groups.items():
+            parent.add(undo.SetGroup(self.graph, gid, {"rect": (old, new)}))
+        self.stack.push(parent)
+
+    # -- modes and looks ------------------------------------------------------------------------
+    def toggle_mode(self, node_ids: list[str], mode: str) -> bool:
+        """Bypass or mute nodes (ComfyUI's Ctrl+B / Ctrl+M); if all already are, restore them.
+        A bypass some node cannot do is refused as a whole, with the reason."""
+        ids = [n for n in node_ids if n in self.graph.nodes]
+        if not ids:
+            return False
+        restore = all(self.graph.nodes[n].mode == mode for n in ids)
+        target = NORMAL if restore else mode
+        if target == BYPASS:
+            for nid in ids:
+                problem = self.graph.bypass_problem(nid)
+                if problem:
+                    self.message.emit(problem)
+                    return False
+        what = {BYPASS: "Bypass", MUTE: "Mute"}[mode]
+        count = f"{len(ids)} nodes" if len(ids) != 1 else self.graph.title_of(ids[0])
+        self.stack.push(undo.SetMode(self.graph, ids, target, f"{'Un-' + what.lower() if restore else what} {count}"))
+        return True
+
+    def set_collapsed(self, node_ids: list[str], collapsed: bool | None = None) -> None:
+        """Collapse or expand nodes; ``None`` toggles (collapse unless all are collapsed)."""
+        ids = [n for n in node_ids if n in self.graph.nodes]
+        if not ids:
+            return
+        if collapsed is None:
+            collapsed = not all(self.graph.nodes[n].collapsed for n in ids)
+        ids = [n for n in ids if self.graph.nodes[n].collapsed != collapsed]
+        if ids:
+            self.stack.push(undo.SetStyle(self.graph, ids, "collapsed", collapsed,
+                                          "Collapse" if collapsed else "Expand"))
+
+    def set_color(self, node_ids: list[str], color: str | None) -> None:
+        ids = [n for n in node_ids if n in self.graph.nodes and self.graph.nodes[n].color != color]
+        if ids:
+            self.stack.push(undo.SetStyle(self.graph, ids, "color", color, "Colour nodes"))
+
+    # -- groups ---------------------------------------------------------------------------------
+    def add_group(self, rect: Rect, title: str = "Group", color: str | None = None) -> str:
+        group = Group(new_id(), title, tuple(float(v) for v in rect), color)  # type: ignore[arg-type]
+        self.stack.push(undo.AddGroup(self.graph, group))
+        return group.id
+
+    def edit_group(self, group_id: str, **changes: Any) -> None:
+        """Rename (``title``), recolour (``color``) or move/resize (``rect``) a group: one undo step."""
+        g = next((g for g in self.graph.groups if g.id == group_id), None)
+        if g is None:
+            return
+        diff = {k: (getattr(g, k), v) for k, v in changes.items() if getattr(g, k) != v}
+        if diff:
+            text = {"title": "Rename group", "color": "Colour group", "rect": "Resize group"}[next(iter(diff))]
+            self.stack.push(undo.SetGroup(self.graph, group_id, diff, text))
+
+    def delete_groups(self, group_ids: list[str], node_ids: list[str] = ()) -> None:  # type: ignore[assignment]
+        """Delete groups, and ``node_ids`` with them (their contents) when given: one undo step."""
+        gids = [g.id for g in self.graph.groups if g.id in set(group_ids)]
+        ids = [n for n in node_ids if n in self.graph.nodes]
+        if not gids and not ids:
+            return
+        parent = undo.Macro("Delete group" + ("s" if len(gids) > 1 else "") + (" and contents" if ids else ""))
+        if ids:
+            parent.add(undo.RemoveNodes(self.graph, ids))
+        for gid in gids:
+            parent.add(undo.RemoveGroup(self.graph, gid))
+        self.stack.push(parent)
+
+    # -- on a wire ------------------------------------------------------------------------------
+    def insert_on_wire(self, link: Link, type_id: str, pos: tuple[float, float]) -> str | None:
+        """Put a new node (a reroute, say) into a wire: source → new node → destination."""
+        if self.graph.links.get((link.dst, link.dst_port)) != link:
+            return None
+        nt = self.registry[type_id]
+        node = self._new_node(type_id, pos)
+        out_t = self.graph.output_type(link.src, link.src_port)
+        dst_decl = self.graph._input_decl(self.graph.nodes[link.dst], link.dst_port)
+        into = next((i for i in nt.wires if can_connect(out_t, i.type)), None)
+        out_of = next((o for o in nt.outputs if dst_decl is not None and can_connect(o.type, dst_decl.type)), None)
+        if into is None or out_of is None:
+            self.message.emit(f"Cannot insert {nt.title} here: it has no input for {out_t} "
+                              "or no output for what the wire feeds")
+            return None
+        parent = undo.Macro(f"Insert {nt.title}")
+        parent.add(undo.AddNode(self.graph, node))
+        parent.add(undo.Connect(self.graph, Link(link.src, link.src_port, node.id, into.name)))
+        parent.add(undo.Connect(self.graph, Link(node.id, out_of.name, link.dst, link.dst_port)))
+        self.stack.push(parent)
+        return node.id
 
     def set_param(self, node_id: str, name: str, value: Any, final: bool = True) -> None:
         node = self.graph.nodes.get(node_id)
@@ -136,9 +239,7 @@ class Editor(QObject):
         part = Graph(self.registry)
         chosen = [n for n in self.graph.nodes if n in set(node_ids)]
         for nid in chosen:
-            src = self.graph.nodes[nid]
-            part.insert_node(Node(src.id, src.type_id, src.version, dict(src.params), src.pos, src.title,
-                                  dict(src.extra), src.placeholder_inputs, src.placeholder_outputs))
+            part.insert_node(copy.deepcopy(self.graph.nodes[nid]))  # mode, colour and collapse go along
         for lk in self.graph.links.values():
             if lk.src in part.nodes and lk.dst in part.nodes:
                 part.insert_link(lk)

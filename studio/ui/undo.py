@@ -173,16 +173,92 @@ class Rename(QUndoCommand):
 
 
 class AddGroup(QUndoCommand):
-    def __init__(self, graph: Graph, group: Group):
-        super().__init__("Add group")
-        self.graph, self.group = graph, group
+    def __init__(self, graph: Graph, group: Group, text: str = "Add group"):
+        super().__init__(text)
+        self.graph, self.group = graph, copy.deepcopy(group)
 
     def redo(self) -> None:
-        self.graph.groups.append(self.group)
-        self.graph._notify("group_added", group=self.group)
+        self.graph.insert_group(copy.deepcopy(self.group))
 
     def undo(self) -> None:
         self.graph.remove_group(self.group.id)
+
+
+class RemoveGroup(QUndoCommand):
+    """Remove a group (not its nodes); undo puts it back at its place in the drawing order."""
+
+    def __init__(self, graph: Graph, group_id: str):
+        super().__init__("Delete group")
+        self.graph, self.group_id = graph, group_id
+        self.index = 0
+        self.group: Group | None = None
+
+    def redo(self) -> None:
+        g = self.graph.group(self.group_id)
+        self.index = self.graph.groups.index(g)
+        self.group = copy.deepcopy(g)
+        self.graph.remove_group(self.group_id)
+
+    def undo(self) -> None:
+        assert self.group is not None
+        self.graph.insert_group(copy.deepcopy(self.group), self.index)
+
+
+class SetGroup(QUndoCommand):
+    """Rename, recolour, move or resize a group: ``changes`` maps field → (old, new)."""
+
+    def __init__(self, graph: Graph, group_id: str, changes: dict[str, tuple[Any, Any]], text: str = "Edit group"):
+        super().__init__(text)
+        self.graph, self.group_id, self.changes = graph, group_id, changes
+
+    def _apply(self, which: int) -> None:
+        if any(g.id == self.group_id for g in self.graph.groups):
+            self.graph.set_group(self.group_id, **{k: v[which] for k, v in self.changes.items()})
+
+    def redo(self) -> None:
+        self._apply(1)
+
+    def undo(self) -> None:
+        self._apply(0)
+
+
+class SetMode(QUndoCommand):
+    """Bypass, mute or restore nodes (each node's old mode comes back on undo)."""
+
+    def __init__(self, graph: Graph, node_ids: list[str], mode: str, text: str):
+        super().__init__(text)
+        self.graph, self.mode = graph, mode
+        self.old = {nid: graph.nodes[nid].mode for nid in node_ids}
+
+    def redo(self) -> None:
+        for nid in self.old:
+            if nid in self.graph.nodes:
+                self.graph.set_mode(nid, self.mode)
+
+    def undo(self) -> None:
+        for nid, mode in self.old.items():
+            if nid in self.graph.nodes:
+                self.graph.nodes[nid].mode = mode  # the old mode was valid when it was set
+                self.graph._notify("node_mode", node=self.graph.nodes[nid])
+
+
+class SetStyle(QUndoCommand):
+    """Collapse/expand or recolour nodes: ``field`` is "collapsed" or "color"."""
+
+    def __init__(self, graph: Graph, node_ids: list[str], field: str, value: Any, text: str):
+        super().__init__(text)
+        self.graph, self.field, self.value = graph, field, value
+        self.old = {nid: getattr(graph.nodes[nid], field) for nid in node_ids}
+
+    def redo(self) -> None:
+        for nid in self.old:
+            if nid in self.graph.nodes:
+                self.graph.set_style(nid, **{self.field: self.value})
+
+    def undo(self) -> None:
+        for nid, old in self.old.items():
+            if nid in self.graph.nodes:
+                self.graph.set_style(nid, **{self.field: old})
 
 
 class Macro(QUndoCommand):
