@@ -1,4 +1,4 @@
-"""The preferences dialog: model folders, output/input folders, device, precision and previews."""
+"""The preferences dialog: model folders, output/input folders, device, precision, previews and shortcuts."""
 
 from __future__ import annotations
 
@@ -21,12 +21,16 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.settings import DEVICES, DTYPES, PREVIEWS, Settings, data_dir
+
+from .shortcuts import ShortcutMap, ShortcutsEditor
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 DEVICE_LABELS = {"auto": "automatic", "cuda": "NVIDIA CUDA", "mps": "Apple Metal (MPS)", "cpu": "CPU"}
@@ -40,6 +44,11 @@ CKPT_WARNING = ("Legacy .ckpt / .pt files are Python pickles: loading one can ru
 def pick_folder(parent: QWidget, title: str, start: str) -> str:
     """A native folder dialog; returns "" when cancelled (tests replace this function)."""
     return QFileDialog.getExistingDirectory(parent, title, start)
+
+
+def warn(parent: QWidget, title: str, text: str) -> None:
+    """A modal warning (tests replace this function)."""
+    QMessageBox.warning(parent, title, text)
 
 
 def describe_models_root(path: str) -> str:
@@ -163,10 +172,15 @@ class ModelRootsList(QWidget):
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    """Edits a copy of the settings; with a ShortcutMap also a "Shortcuts" tab, written on OK."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None,
+                 shortcuts: ShortcutMap | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self._original = settings
+        self.tabs: QTabWidget | None = None
+        self.shortcuts_editor: ShortcutsEditor | None = None
 
         self.models_root = FolderField("Models folder", str(data_dir() / "models"))
         self.extra_roots = ModelRootsList()
@@ -212,11 +226,43 @@ class PreferencesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         col = QVBoxLayout(self)
-        for box in (models, files, engine):
-            col.addWidget(box)
+        if shortcuts is None:
+            for box in (models, files, engine):
+                col.addWidget(box)
+        else:
+            self.tabs = self._tabs([models, files, engine], shortcuts)
+            col.addWidget(self.tabs)
         col.addWidget(buttons)
-        self.resize(620, self.sizeHint().height())
+        self.resize(620 if shortcuts is None else 720, self.sizeHint().height())
         self.set_settings(settings)
+
+    def _tabs(self, boxes: list[QWidget], shortcuts: ShortcutMap) -> QTabWidget:
+        general = QWidget()
+        page = QVBoxLayout(general)
+        for box in boxes:
+            page.addWidget(box)
+        page.addStretch(1)
+        self.shortcuts_editor = ShortcutsEditor(shortcuts)
+        tabs = QTabWidget()
+        tabs.addTab(general, "General")
+        tabs.addTab(self.shortcuts_editor, "Shortcuts")
+        return tabs
+
+    def show_shortcuts(self) -> None:
+        """Open at the Shortcuts tab (Help ▸ Keyboard Shortcuts ▸ Change…)."""
+        if self.tabs is not None and self.shortcuts_editor is not None:
+            self.tabs.setCurrentWidget(self.shortcuts_editor)
+
+    def accept(self) -> None:
+        """OK writes the shortcuts; refused while two actions share a key, which neither could use."""
+        editor = self.shortcuts_editor
+        if editor is not None:
+            if editor.has_conflicts():
+                self.show_shortcuts()
+                warn(self, "Shortcuts in conflict", editor.message.text())
+                return
+            editor.apply()
+        super().accept()
 
     def set_settings(self, s: Settings) -> None:
         self._original = s
