@@ -7,6 +7,7 @@ immutable ``GraphSnapshot`` of it.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ MAX_PORTS = 256
 
 NORMAL, BYPASS, MUTE = "normal", "bypass", "mute"
 NODE_MODES = (NORMAL, BYPASS, MUTE)
+_COLOR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+
+
+def is_color(value: Any) -> bool:
+    """Whether ``value`` is a colour the file keeps: ``#rgb``, ``#rrggbb`` or ``#aarrggbb``."""
+    return isinstance(value, str) and _COLOR_RE.fullmatch(value) is not None
 
 
 class GraphError(ValueError):
@@ -86,6 +93,12 @@ _THROUGH = "$through"  # families-table key: the type a reroute carries
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _check_color(color: Any) -> None:
+    """An edit's colour (False: unchanged, None or "": the default) must be one the file keeps."""
+    if color not in (False, None, "") and not is_color(color):
+        raise GraphError(f"{color!r} is not a colour: use #rgb, #rrggbb or #aarrggbb")
 
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -194,6 +207,7 @@ class Graph:
     def set_style(self, node_id: str, *, collapsed: bool | None = None, color: str | None | bool = False) -> None:
         """Collapse or expand a node, or set its colour (``color=None`` restores the default)."""
         node = self.nodes[node_id]
+        _check_color(color)
         if collapsed is not None:
             node.collapsed = bool(collapsed)
         if color is not False:
@@ -352,7 +366,11 @@ class Graph:
 
     def consumer_types(self, node_id: str) -> list[tuple[str, PortType]]:
         """What a reroute's output feeds, through further reroutes: (node title, input type)."""
-        found: list[tuple[str, PortType]] = []
+        return [(self.title_of(dst), t) for dst, _port, t in self._consumers(node_id)]
+
+    def _consumers(self, node_id: str) -> list[tuple[str, str, PortType]]:
+        """The inputs a reroute's output feeds, through further reroutes: (node id, input, type)."""
+        found: list[tuple[str, str, PortType]] = []
         seen, stack = {node_id}, [node_id]
         while stack:
             current = stack.pop()
@@ -368,7 +386,7 @@ class Graph:
                     continue
                 decl = self._input_decl(dst, lk.dst_port)
                 if decl is not None:
-                    found.append((self.title_of(dst), decl.type))
+                    found.append((dst.id, lk.dst_port, decl.type))
         return found
 
     def _reroute_verdict(self, src: str, src_port: str, dst: str, dst_port: str) -> Verdict:
@@ -377,17 +395,44 @@ class Graph:
         s_nt, d_nt = self.registry.get(self.nodes[src].type_id), self.registry.get(self.nodes[dst].type_id)
         if d_nt is not None and d_nt.passthrough:
             out_t = self.output_type(src, src_port)
-            for title, in_t in self.consumer_types(dst):
+            for consumer, port, in_t in self._consumers(dst):
                 verdict = can_connect(out_t, in_t)
+                if verdict and is_family_var(in_t.family) and out_t.concrete_family:
+                    # as for a direct wire: the consumer's other inputs may have fixed the family
+                    hit = self.bound_families(consumer, skip_port=port).get(in_t.family)
+                    if hit and hit[0] != out_t.concrete_family:
+                        verdict = Verdict(False, f"{out_t} does not fit {hit[1]}")
                 if not verdict:
-                    return Verdict(False, f"the reroute feeds {title}: {verdict.reason}")
+                    return Verdict(False, f"the reroute feeds {self.title_of(consumer)}: {verdict.reason}")
         if s_nt is not None and s_nt.passthrough and self.output_type(src, src_port).kind is Kind.ANY:
+            # Nothing feeds it yet: what it (and every reroute of its tree) feeds fixes its type, and
+            # a further reroute brings along what it feeds in turn.
             in_decl = self._input_decl(self.nodes[dst], dst_port)
-            for title, other in self.consumer_types(src):
-                if in_decl is not None and Kind.ANY not in (other.kind, in_decl.type.kind) and (
-                        other.kind is not in_decl.type.kind):
-                    return Verdict(False, f"the reroute already carries {other.kind.value} to {title}")
+            to_reroute = d_nt is not None and d_nt.passthrough
+            joining = self.consumer_types(dst) if to_reroute else (
+                [(self.title_of(dst), in_decl.type)] if in_decl is not None else [])
+            for title, other in self.consumer_types(self._reroute_root(src)):
+                for new_title, new_t in joining:
+                    if Kind.ANY in (other.kind, new_t.kind) or other.kind is new_t.kind:
+                        continue
+                    if not to_reroute:
+                        return Verdict(False, f"the reroute already carries {other.kind.value} to {title}")
+                    return Verdict(False, f"the reroutes would carry {other.kind.value} to {title} and "
+                                          f"{new_t.kind.value} to {new_title}")
         return Verdict(True)
+
+    def _reroute_root(self, node_id: str) -> str:
+        """The first reroute of the chain of reroutes that ends at ``node_id``."""
+        seen = {node_id}
+        while True:
+            nt = self.registry.get(self.nodes[node_id].type_id)
+            lk = self.links.get((node_id, nt.wires[0].name)) if nt is not None and nt.passthrough else None
+            above = self.nodes.get(lk.src) if lk is not None else None
+            above_nt = self.registry.get(above.type_id) if above is not None else None
+            if above is None or above.id in seen or above_nt is None or not above_nt.passthrough:
+                return node_id
+            seen.add(above.id)
+            node_id = above.id
 
     # -- links ----------------------------------------------------------------------------------
     def check_connection(self, src: str, src_port: str, dst: str, dst_port: str, *,
@@ -495,6 +540,7 @@ class Graph:
                   rect: tuple[float, float, float, float] | None = None, color: str | None | bool = False) -> None:
         """Rename, move or resize, or recolour a group (``color=None`` restores the default)."""
         g = self.group(group_id)
+        _check_color(color)
         if title is not None:
             g.title = title
         if rect is not None:
@@ -540,7 +586,10 @@ class Graph:
             incoming.setdefault(lk.dst, {})[lk.dst_port] = lk
         for node in self.nodes.values():
             if node.id in plan.skipped:
-                if node.mode == BYPASS and (why := self.bypass_problem(node.id)):
+                # A bypassed reroute or note is routed around as it is anyway: nothing to report.
+                nt = self.registry.get(node.type_id)
+                routed = nt is not None and (nt.passthrough or nt.editor_only)
+                if node.mode == BYPASS and not routed and (why := self.bypass_problem(node.id)):
                     problems.append(Problem(node.id, self.title_of(node), None, why))
                 continue
             problems.extend(self._node_problems(node, memo, incoming.get(node.id, {})))

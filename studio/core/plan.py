@@ -33,6 +33,7 @@ class _Traced:
     source: Source | None = None  # the output that really feeds the wire
     muted: str | None = None  # ... or the muted (or skipped) node on the way
     open_end: tuple[str, str] | None = None  # ... or (node id, input) of a pass-through left unconnected
+    no_input: tuple[str, str] | None = None  # ... or (node id, output) of a bypass with no input to hand on
 
 
 def role(graph: Graph, node_id: str) -> str:
@@ -81,9 +82,12 @@ def plan_run(graph: Graph, targets: Iterable[str] | None = None) -> RunPlan:
             node = graph.nodes[src]
             nt = graph.registry.get(node.type_id)
             through = nt.wires[0].name if nt is not None and nt.passthrough else graph.bypass_source(node, port)
-            link = graph.links.get((src, through)) if through else None
+            if through is None:  # only a file can bypass such a node; validate names the node too
+                result = _Traced(no_input=(src, port))
+                break
+            link = graph.links.get((src, through))
             if link is None:
-                result = _Traced(open_end=(src, through or port))
+                result = _Traced(open_end=(src, through))
                 break
             src, port = link.src, link.src_port
         for hop in hops:
@@ -99,6 +103,7 @@ def plan_run(graph: Graph, targets: Iterable[str] | None = None) -> RunPlan:
         node = graph.nodes[nid]
         title = graph.title_of(node)
         inputs: dict[str, Source] = {}
+        problems: list[Problem] = []  # only reported if the node runs
         needs_muted: str | None = None
         for decl in graph.input_ports(node):
             link = graph.links.get((nid, decl.name))
@@ -112,15 +117,21 @@ def plan_run(graph: Graph, targets: Iterable[str] | None = None) -> RunPlan:
                     needs_muted = needs_muted or t.muted
             elif t.open_end is not None and not decl.optional:
                 via, port = t.open_end
-                plan.problems.append(Problem(nid, title, decl.name, (
+                problems.append(Problem(nid, title, decl.name, (
                     f"fed through {graph.title_of(via)} [{via}] ({plan.skipped.get(via, 'bypassed')}), whose "
                     f"{port.replace('_', ' ')} input is not connected")))
+            elif t.no_input is not None and not decl.optional:
+                via, port = t.no_input
+                problems.append(Problem(nid, title, decl.name, (
+                    f"fed through {graph.title_of(via)} [{via}] (bypassed), which has no input to pass on "
+                    f"to its {port.replace('_', ' ')} output")))
         if needs_muted is not None:
             root = needs_muted
             why = plan.skipped.get(root, "muted")
             plan.skipped[nid] = f"needs {graph.title_of(root)}, which is {why}" if why == "muted" else why
             continue
         plan.inputs[nid] = inputs
+        plan.problems.extend(problems)
 
     if targets is not None:
         _keep_needed(graph, plan, list(targets))

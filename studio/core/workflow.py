@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
-import re
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import metadata
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
-from .graph import MAX_PORTS, NODE_MODES, NORMAL, Graph, GraphError, Group, Link, Node, new_id
+from .graph import MAX_PORTS, NODE_MODES, NORMAL, Graph, GraphError, Group, Link, Node, is_color, new_id
 from .jsonread import MAX_DEPTH as MAX_DEPTH  # re-exported: importers and tests read the limits here
 from .jsonread import MAX_JSON_ITEMS as MAX_JSON_ITEMS
 from .jsonread import JsonReader as _Reader
@@ -288,7 +287,7 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
         if not isinstance(collapsed, bool):
             raise r.fail(f"{path}.collapsed", f"expected true or false, found {_kind(collapsed)}")
         node.collapsed = collapsed
-        node.color = _color(r, raw.get("color"), f"{path}.color")
+        node.color = _color(raw.get("color"))
         if nt is None:
             node.placeholder_inputs = tuple(ports_in.get(node_id, ()))
             node.placeholder_outputs = tuple(ports_out.get(node_id, ()))
@@ -322,7 +321,7 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
         gid = r.text(raw.get("id", new_id()), f"{path}.id")
         gtitle = r.text(raw.get("title", ""), f"{path}.title", empty=True)
         rect = r.point(raw.get("rect"), f"{path}.rect", 4)
-        color = _color(r, raw.get("color"), f"{path}.color")
+        color = _color(raw.get("color"))
         g = Group(gid, gtitle, rect, color, {k: v for k, v in raw.items() if k not in _GROUP_KEYS})  # type: ignore[arg-type]
         graph.groups.append(g)
 
@@ -342,16 +341,10 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
     return graph
 
 
-_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
-
-
-def _color(r: _Reader, value: Any, path: str) -> str | None:
+def _color(value: Any) -> str | None:
     """A colour as ``#rgb``, ``#rrggbb`` or ``#aarrggbb``; None for the default, and for any other
-    spelling (a colour is cosmetic: files from older versions and other tools still open)."""
-    if value is None:
-        return None
-    text = r.text(value, path, empty=True)
-    return text if _COLOR_RE.match(text) else None
+    spelling or JSON type (a colour is cosmetic: files from older versions and other tools still open)."""
+    return value if is_color(value) else None
 
 
 # --- migrations: one function per format version, each upgrading to the next -------------------
