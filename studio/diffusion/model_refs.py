@@ -279,11 +279,14 @@ def missing_models(graph: Any, settings: Settings | None = None,
     ``notify``, by default on stderr), then one line per model file still missing. Missing
     annotator weights are left to their nodes, which fail with a message saying what to put
     where while the rest of the graph still runs."""
+    from studio.core.plan import plan_run
+
     res = resolve_missing(graph, settings)
     say = notify or (lambda line: print(f"note: {line}", file=sys.stderr))
     for r in res.rewritten:
         say(r.line())
-    return [m.line() for m in res.missing if m.kind != "annotators"]
+    runs = plan_run(graph).inputs  # a muted (or bypassed) loader's file is not needed
+    return [m.line() for m in res.missing if m.kind != "annotators" and m.node_id in runs]
 
 
 def _files(roots: list[Path], kind: str) -> list[tuple[str, Path]]:

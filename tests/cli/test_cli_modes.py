@@ -139,7 +139,6 @@ def test_an_invalid_mode_in_the_file_exits_2_naming_the_field(home, capsys):
     assert code == cli.EXIT_BAD_INPUT and "$.nodes[1].mode" in err and "Traceback" not in err
 
 
-@pytest.mark.xfail(strict=True, reason="the headless runner's model check still counts models of muted nodes")
 def test_a_muted_loader_with_a_missing_model_does_not_stop_the_run(home, capsys):
     def muted_loader(g, ids):
         ckpt = g.add_node("model.checkpoint", params={"checkpoint": "not-here.safetensors"}).id
