@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -35,8 +35,10 @@ from studio.core.registry import default_registry
 from studio.core.settings import Settings, resources_dir
 
 from . import recovery, theme
+from .canvas.minimap import Minimap
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
+from .canvas_actions import CanvasActions
 from .documents import DocumentActions, ui_settings
 from .editor import Editor
 from .editor_base import EditorContext
@@ -48,13 +50,14 @@ from .node_library import NodeLibrary, QuickAddPopup
 from .preview_pane import PreviewPane
 from .queue_panel import QueuePanel
 from .run_view import RunView
+from .shortcuts import ShortcutMap
 from .worker import Evaluator
 
 FIRST_RUN = resources_dir() / "workflows" / "first_run.json"
 AUTOSAVE_MS = 10_000
 
 
-class MainWindow(QMainWindow, DocumentActions, ModelActions):
+class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
     def __init__(self, settings: Settings | None = None, *, registry: Any = None, restore_state: bool = True,
                  session: Session | None = None) -> None:
         super().__init__()
@@ -158,6 +161,8 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         layout.addWidget(self.banner)
         layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
+        self.minimap = Minimap(self.view)
+        self.minimap.setVisible(ui_settings().value("view/minimap", False, type=bool))
         self.quick_add = QuickAddPopup(self.registry, self)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
@@ -191,54 +196,96 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self.resizeDocks([self.problems_dock], [190], Qt.Orientation.Vertical)
         self.resizeDocks([self.problems_dock, self.history_dock], [600, 500], Qt.Orientation.Horizontal)
 
-    def _action(self, text: str, icon: str | None, slot: Any, shortcut: Any = None, *,
+    def _action(self, action_id: str, text: str, icon: str | None, slot: Any, *,
                 target: QWidget | None = None) -> QAction:
+        """An action whose keys come from the user's shortcut map (Preferences ▸ Shortcuts)."""
         act = QAction(text, self)
         if icon:
             act.setIcon(theme.icon(icon))
-        if shortcut is not None:
-            keys = shortcut if isinstance(shortcut, list) else [shortcut]
-            act.setShortcuts([QKeySequence(k) for k in keys])
         act.triggered.connect(slot)
         if target is not None:  # canvas-only keys must not steal Delete/Ctrl+C from text fields
             act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             target.addAction(act)
         else:
             self.addAction(act)
+        self.actions_by_id[action_id] = act
         return act
 
     def _build_actions(self) -> None:
+        self.actions_by_id: dict[str, QAction] = {}
         a = self._action
-        self.act_new = a("&New", "mdi6.file-outline", self.new_workflow, QKeySequence.StandardKey.New)
-        self.act_open = a("&Open…", "mdi6.folder-open-outline", self.open_dialog, QKeySequence.StandardKey.Open)
-        self.act_save = a("&Save", "mdi6.content-save-outline", self.save, QKeySequence.StandardKey.Save)
-        self.act_save_as = a("Save &As…", "mdi6.content-save-edit-outline", self.save_as, "Ctrl+Shift+S")
-        self.act_quit = a("&Quit", None, self.close, QKeySequence.StandardKey.Quit)
+        self.act_new = a("file.new", "&New", "mdi6.file-outline", self.new_workflow)
+        self.act_open = a("file.open", "&Open…", "mdi6.folder-open-outline", self.open_dialog)
+        self.act_save = a("file.save", "&Save", "mdi6.content-save-outline", self.save)
+        self.act_save_as = a("file.save_as", "Save &As…", "mdi6.content-save-edit-outline", self.save_as)
+        self.act_quit = a("file.quit", "&Quit", None, self.close)
         self.act_undo = self.editor.stack.createUndoAction(self, "&Undo")
-        self.act_undo.setShortcuts(QKeySequence.StandardKey.Undo)
         self.act_undo.setIcon(theme.icon("mdi6.undo"))
         self.act_redo = self.editor.stack.createRedoAction(self, "&Redo")
-        # Ctrl+Y as well as the platform's redo key (Ctrl+Shift+Z on Linux): users expect both.
-        self.act_redo.setShortcuts([*QKeySequence.keyBindings(QKeySequence.StandardKey.Redo), QKeySequence("Ctrl+Y")])
         self.act_redo.setIcon(theme.icon("mdi6.redo"))
         self.addActions([self.act_undo, self.act_redo])
+        self.actions_by_id.update({"edit.undo": self.act_undo, "edit.redo": self.act_redo})
         v = self.view
-        self.act_cut = a("Cu&t", "mdi6.content-cut", self.cut, QKeySequence.StandardKey.Cut, target=v)
-        self.act_copy = a("&Copy", "mdi6.content-copy", self.copy, QKeySequence.StandardKey.Copy, target=v)
-        self.act_paste = a("&Paste", "mdi6.content-paste", self.paste, QKeySequence.StandardKey.Paste, target=v)
-        self.act_duplicate = a("&Duplicate", "mdi6.content-duplicate", self.duplicate, "Ctrl+D", target=v)
-        self.act_delete = a("&Delete", "mdi6.delete-outline", self.delete_selected,
-                            [QKeySequence.StandardKey.Delete, "Backspace"], target=v)
-        self.act_select_all = a("Select &All", None, self.select_all, QKeySequence.StandardKey.SelectAll, target=v)
-        self.act_frame = a("&Frame all / selection", "mdi6.fit-to-screen-outline",
-                           lambda: self.view.frame(self.scene.selected_node_ids()))
-        self.act_run = a("&Run", "mdi6.play", self.run, ["Ctrl+Return", "Ctrl+Enter"])
+        self.act_cut = a("edit.cut", "Cu&t", "mdi6.content-cut", self.cut, target=v)
+        self.act_copy = a("edit.copy", "&Copy", "mdi6.content-copy", self.copy, target=v)
+        self.act_paste = a("edit.paste", "&Paste", "mdi6.content-paste", self.paste, target=v)
+        self.act_duplicate = a("edit.duplicate", "&Duplicate", "mdi6.content-duplicate", self.duplicate, target=v)
+        self.act_delete = a("edit.delete", "&Delete", "mdi6.delete-outline", self.delete_selected, target=v)
+        self.act_select_all = a("edit.select_all", "Select &All", None, self.select_all, target=v)
+        self.act_frame = a("canvas.frame", "&Frame all / selection", "mdi6.fit-to-screen-outline",
+                           lambda: self.view.frame(self.scene.selected_node_ids()), target=v)
+        self.act_run = a("run.run", "&Run", "mdi6.play", self.run)
         self.act_run.setToolTip("Queue the graph to run (Ctrl+Enter), as many times as the batch count says")
-        self.act_cancel = a("&Cancel", "mdi6.stop", self.cancel, "Esc")
+        self.act_cancel = a("run.cancel", "&Cancel", "mdi6.stop", self.cancel)
         self.act_cancel.setToolTip("Cancel the running job and everything queued (Esc)")
         self.act_cancel.setEnabled(False)
-        self.act_prefs = a("&Preferences…", "mdi6.cog-outline", self.show_preferences, "Ctrl+,")
-        self.act_models = a("&Model Manager…", "mdi6.database-cog-outline", self.show_model_manager, "Ctrl+M")
+        self.act_prefs = a("edit.preferences", "&Preferences…", "mdi6.cog-outline", self.show_preferences)
+        # Ctrl+M is ComfyUI's mute, which its users press without looking: the manager moved.
+        self.act_models = a("file.model_manager", "&Model Manager…", "mdi6.database-cog-outline",
+                            self.show_model_manager)
+        self.act_bypass = a("canvas.bypass", "&Bypass", "mdi6.debug-step-over", self.bypass_selected, target=v)
+        self.act_bypass.setToolTip("Bypass the selected nodes: each output takes the input of its type")
+        self.act_mute = a("canvas.mute", "&Mute", "mdi6.volume-off", self.mute_selected, target=v)
+        self.act_mute.setToolTip("Mute the selected nodes: they, and what needs them, do not run")
+        self.act_collapse = a("canvas.collapse", "C&ollapse", "mdi6.arrow-collapse-vertical",
+                              self.collapse_selected, target=v)
+        self.act_group = a("canvas.group", "&Group Selection", "mdi6.group", self.group_selection, target=v)
+        self.act_ungroup = a("canvas.ungroup", "&Ungroup", "mdi6.ungroup", self.ungroup_selected, target=v)
+        self.act_auto_layout = a("canvas.auto_layout", "Auto-&layout", "mdi6.graph-outline", self.auto_layout,
+                                 target=v)
+        self.act_auto_layout.setToolTip("Lay out the selection (or the whole graph) left to right by dependency")
+        self.arrange_actions = {
+            edge: a(f"canvas.align_{edge}", text, None, lambda _=False, e=edge: self.align_selected(e), target=v)
+            for text, edge in (("Left edges", "left"), ("Right edges", "right"), ("Top edges", "top"),
+                               ("Bottom edges", "bottom"))}
+        self.arrange_actions["horizontal"] = a("canvas.distribute_h", "Horizontally", None,
+                                               lambda: self.distribute_selected("horizontal"), target=v)
+        self.arrange_actions["vertical"] = a("canvas.distribute_v", "Vertically", None,
+                                             lambda: self.distribute_selected("vertical"), target=v)
+        self.act_add_note = a("canvas.note", "Add &Note", "mdi6.note-text-outline",
+                              lambda: self.add_note(self._view_center()))
+        self.act_add_reroute = a("canvas.reroute", "Add &Reroute", "mdi6.circle-small",
+                                 lambda: self.add_reroute(self._view_center()))
+        self.act_zoom_in = a("view.zoom_in", "Zoom &In", "mdi6.magnify-plus-outline", self.view.zoom_in)
+        self.act_zoom_out = a("view.zoom_out", "Zoom &Out", "mdi6.magnify-minus-outline", self.view.zoom_out)
+        self.act_zoom_reset = a("view.zoom_reset", "&Actual Size", "mdi6.magnify-scan", self.view.zoom_reset)
+        self.act_minimap = a("view.minimap", "&Minimap", "mdi6.map-outline", self._set_minimap_visible)
+        self.act_minimap.setCheckable(True)
+        self.act_minimap.setChecked(self.minimap.isVisibleTo(self.view))
+        self.act_run_to_node = a("run.run_to_node", "Run &up to Selected Node", "mdi6.play-outline",
+                                 lambda: self.run_to_node())
+        self.act_run_outputs = a("run.run_selected_outputs", "Run &Selected Outputs",
+                                 "mdi6.play-box-multiple-outline", self.run_selected_outputs)
+        self.act_node_help = a("help.node_help", "&Node Help", "mdi6.help-circle-outline",
+                               lambda: self.show_node_help())
+        self.act_shortcuts = a("help.shortcuts", "&Keyboard Shortcuts", "mdi6.keyboard-outline", self.show_shortcuts)
+        self.act_thumbnails = a("view.thumbnails", "&Images on every node", "mdi6.image-outline",
+                                self.scene.set_show_all_thumbnails)
+        self.act_thumbnails.setCheckable(True)
+        self.act_thumbnails.setToolTip("Show each node's last image on the node (preview and save nodes "
+                                       "always show theirs); off keeps nodes from growing over their neighbours")
+        self.shortcuts = ShortcutMap(ui_settings())
+        self.shortcuts.apply(self.actions_by_id)
 
         mb = self.menuBar()
         file_menu = mb.addMenu("&File")
@@ -257,19 +304,27 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
                          self.act_select_all])
         edit.addSeparator()
         edit.addAction(self.act_prefs)
+        canvas = mb.addMenu("C&anvas")  # Alt+C collapses nodes
+        canvas.addActions([self.act_bypass, self.act_mute, self.act_collapse])
+        self._color_menu(canvas, self.color_selected)
+        canvas.addSeparator()
+        canvas.addActions([self.act_group, self.act_ungroup, self.act_add_note, self.act_add_reroute])
+        canvas.addSeparator()
+        arrange_menu = self._arrange_menu(canvas)
+        canvas.aboutToShow.connect(lambda: self._refresh_arrange(arrange_menu))
         view_menu = mb.addMenu("&View")
+        view_menu.addActions([self.act_zoom_in, self.act_zoom_out, self.act_zoom_reset])
         view_menu.addAction(self.act_frame)
-        self.act_thumbnails = a("&Images on every node", "mdi6.image-outline", self.scene.set_show_all_thumbnails)
-        self.act_thumbnails.setCheckable(True)
-        self.act_thumbnails.setToolTip("Show each node's last image on the node (preview and save nodes "
-                                       "always show theirs); off keeps nodes from growing over their neighbours")
+        view_menu.addAction(self.act_minimap)
         view_menu.addAction(self.act_thumbnails)
         view_menu.addSeparator()
         for dock in (self.library_dock, self.inspector_dock, self.preview_dock, self.problems_dock,
                      self.queue_dock, self.history_dock):
             view_menu.addAction(dock.toggleViewAction())
         run_menu = mb.addMenu("&Run")
-        run_menu.addActions([self.act_run, self.act_cancel])
+        run_menu.addActions([self.act_run, self.act_run_to_node, self.act_run_outputs, self.act_cancel])
+        help_menu = mb.addMenu("&Help")
+        help_menu.addActions([self.act_shortcuts, self.act_node_help])
 
         tb = self.addToolBar("Main")
         tb.setObjectName("mainToolbar")
@@ -307,6 +362,9 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self.view.quick_add_requested.connect(self._on_quick_add)
         self.view.files_dropped.connect(self.drop_files)
         self.view.node_menu_requested.connect(self._node_menu)
+        self.view.canvas_menu_requested.connect(self._canvas_menu)
+        self.view.wire_menu_requested.connect(self._wire_menu)
+        self.view.group_menu_requested.connect(self._group_menu)
         self.quick_add.chosen.connect(self._on_quick_add_chosen)
         self.library.add_requested.connect(self._add_from_library)
         self.inspector.param_edited.connect(self.editor.set_param)
@@ -404,7 +462,34 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
         self._select(self.editor.duplicate(self.selected()))
 
     def delete_selected(self) -> None:
-        self.editor.delete(self.selected())
+        """Delete the selected nodes, and the selected groups (their contents stay)."""
+        groups = self.scene.selected_group_ids()
+        if groups:
+            self.editor.delete_groups(groups, self.selected())
+        else:
+            self.editor.delete(self.selected())
+
+    def _view_center(self) -> Any:
+        return self.view.mapToScene(self.view.viewport().rect().center())
+
+    def _refresh_arrange(self, menu: Any) -> None:
+        for act in menu.actions():
+            sub = act.menu()
+            if sub is not None:
+                need = 3 if act.text() == "Distribute" else 2
+                act.setEnabled(len(self.selected()) >= need)
+
+    def _set_minimap_visible(self, visible: bool) -> None:
+        self.minimap.setVisible(visible)
+        ui_settings().setValue("view/minimap", bool(visible))
+
+    def show_shortcuts(self) -> None:
+        from .shortcuts import ShortcutsDialog
+
+        dlg = ShortcutsDialog(self.shortcuts, self)
+        dlg.change_requested.connect(lambda: self.show_preferences(shortcuts_tab=True))
+        dlg.show()
+        self._shortcuts_dialog = dlg
 
     def select_all(self) -> None:
         for item in self.scene.node_items.values():
@@ -453,15 +538,16 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions):
             self.runs.show_node_output(node_id)
 
     # -- running ----------------------------------------------------------------------------------
-    def run(self) -> None:
-        """Queue the graph as it is now, ``batch count`` times; seeds move on per their policy."""
+    def run(self, targets: list[str] | None = None) -> None:
+        """Queue the graph as it is now, ``batch count`` times; seeds move on per their policy.
+        With ``targets``: only those nodes and what they need."""
         self.refresh_models_table(wait=False)
-        for p in self.graph.validate():
+        for p in self.graph.snapshot(targets).problems:
             if p.severity == "error":
                 where = p.node_title + (f" › {p.port}" if p.port else "")  # titles, not ids: a click selects
                 self.log("error", f"{where}: {p.message}", p.node_id)
         busy = self.evaluator.busy
-        jobs = self.session.enqueue(self.batch_count.value())
+        jobs = self.session.enqueue(self.batch_count.value(), targets)
         self.inspector.refresh_values()  # seeds may have moved on
         if busy:
             self.show_message(f"Queued {len(jobs)} run(s) behind the current one (Esc cancels all)")

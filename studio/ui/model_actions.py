@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QApplication, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.core.settings import Settings
 from studio.core.types import DOWNLOAD_KINDS
 
-from . import theme, undo
+from . import undo
 
 if TYPE_CHECKING:
     from .window_host import WindowHost
@@ -21,16 +21,6 @@ DOWNLOADABLE: tuple[str, ...] = DOWNLOAD_KINDS
 
 
 class ModelActions:
-    def _node_menu(self: WindowHost, node_id: str, global_pos: Any) -> None:
-        menu = QMenu(cast(QWidget, self))
-        for name, title in self.missing_downloads(node_id):
-            menu.addAction(theme.icon("mdi6.download"), f"Download {title}…",
-                           lambda name=name: self.download_model(name))
-        if menu.actions():
-            menu.addSeparator()
-        menu.addActions([self.act_duplicate, self.act_copy, self.act_delete])
-        menu.popup(global_pos)
-
     def missing_downloads(self: WindowHost, node_id: str) -> list[tuple[str, str]]:
         """(catalogue name, title) for each model this node names that is not installed but can be
         downloaded."""
@@ -153,12 +143,15 @@ class ModelActions:
             self.error_box("Cannot save preferences", str(exc))
         self.session.apply_settings(settings)
 
-    def show_preferences(self: WindowHost) -> None:
+    def show_preferences(self: WindowHost, *, shortcuts_tab: bool = False) -> None:
         from .preferences import PreferencesDialog
 
-        dlg = PreferencesDialog(self.settings, cast(QWidget, self))
+        dlg = PreferencesDialog(self.settings, cast(QWidget, self), shortcuts=self.shortcuts)
+        if shortcuts_tab:
+            dlg.show_shortcuts()
         if dlg.exec():
             self.apply_settings(dlg.settings())
+            self.shortcuts.apply(self.actions_by_id)
             self.show_message("Preferences saved: they apply to the next run")
 
     def _open_models_folder(self: WindowHost) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtGui import QGuiApplication, QIcon, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -90,13 +91,14 @@ def node_tooltip(nt: NodeType) -> str:
 def match_score(nt: NodeType, words: Sequence[str]) -> int | None:
     """How well ``nt`` matches every search word (lower is better), or None if one word is missing."""
     title, tid, cat, desc = nt.title.lower(), nt.id.lower(), nt.category.lower(), nt.description.lower()
+    aliases = [a.lower() for a in nt.aliases]  # ComfyUI class names find their counterparts here
     score = 0
     for w in words:
-        if title.startswith(w):
+        if title.startswith(w) or w in aliases:
             score += 0
-        elif any(part.startswith(w) for part in title.split()):
+        elif any(part.startswith(w) for part in title.split()) or any(a.startswith(w) for a in aliases):
             score += 1
-        elif w in title or w in tid:
+        elif w in title or w in tid or any(w in a for a in aliases):
             score += 2
         elif w in cat:
             score += 3
@@ -109,6 +111,12 @@ def match_score(nt: NodeType, words: Sequence[str]) -> int | None:
 
 def search_words(text: str) -> list[str]:
     return text.lower().split()
+
+
+def no_match_text(text: str) -> str:
+    shown = text.strip()
+    shown = shown if len(shown) <= 40 else shown[:39] + "…"
+    return f"No nodes match “{shown}”"
 
 
 # -- the library panel ---------------------------------------------------------------------------
@@ -160,7 +168,14 @@ class NodeLibrary(QWidget):
         col = QVBoxLayout(self)
         col.setContentsMargins(4, 4, 4, 4)
         col.setSpacing(4)
+        self.empty = QLabel()
+        self.empty.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        self.empty.setStyleSheet("color: #9aa0a6; padding: 12px;")
+        self.empty.hide()
         col.addWidget(self.search)
+        col.addWidget(self.empty)
         col.addWidget(self.tree)
         self.set_registry(registry)
 
@@ -236,6 +251,9 @@ class NodeLibrary(QWidget):
                 cat.setExpanded(True)
         if words and first is not None:
             self.tree.setCurrentItem(first)
+        nothing = bool(words) and first is None
+        self.empty.setText(no_match_text(text) if nothing else "")
+        self.empty.setVisible(nothing)
 
     def _item_chosen(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         type_id = item.data(0, TYPE_ID_ROLE)
@@ -301,7 +319,13 @@ class QuickAddPopup(QFrame):
         col = QVBoxLayout(self)
         col.setContentsMargins(4, 4, 4, 4)
         col.setSpacing(4)
+        self.empty = QLabel()
+        self.empty.setTextFormat(Qt.TextFormat.PlainText)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: #9aa0a6; padding: 12px;")
+        self.empty.hide()
         col.addWidget(self.search)
+        col.addWidget(self.empty)
         col.addWidget(self.list)
         self.resize(340, 360)
 
@@ -351,6 +375,8 @@ class QuickAddPopup(QFrame):
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
+        self.empty.setText("" if self.list.count() else no_match_text(text) if words else "No node fits here")
+        self.empty.setVisible(not self.list.count())
 
     def _choose_item(self, item: QListWidgetItem) -> None:
         type_id = item.data(TYPE_ID_ROLE)

@@ -23,6 +23,7 @@ class RunView(QObject):
         super().__init__(window)
         self.w = window
         self.last_previews: dict[str, np.ndarray] = {}
+        self.pinned: str | None = None  # a node whose output the preview pane keeps showing
         self._to_execute: list[str] = []
         self._done = 0
         self._handlers: dict[type, Any] = {
@@ -64,11 +65,28 @@ class RunView(QObject):
                     return value
         return self.last_previews.get(node_id)
 
-    def show_node_output(self, node_id: str) -> None:
+    def show_node_output(self, node_id: str, *, force: bool = False) -> None:
+        """Show a node's last image in the preview pane (not while another node is pinned)."""
+        if self.pinned is not None and node_id != self.pinned and not force:
+            return
         image = self.node_image(node_id)
         if image is not None:
             h, w = image.shape[-3:-1]
-            self.w.preview.show_array(image, f"{self._title(node_id)} · {w}×{h}")
+            pin = "📌 " if node_id == self.pinned else ""
+            self.w.preview.show_array(image, f"{pin}{self._title(node_id)} · {w}×{h}")
+
+    def toggle_pin(self, node_id: str) -> None:
+        """Pin a node's output to the preview pane (its frames and results only), or unpin it."""
+        if self.pinned == node_id or node_id not in self.w.graph.nodes:
+            self.pinned = None
+            self.w.show_message("Preview follows the selection again")
+            return
+        self.pinned = node_id
+        self.w.show_message(f"Preview pinned to {self._title(node_id)}")
+        self.show_node_output(node_id)
+
+    def _shows(self, node_id: str) -> bool:
+        return self.pinned is None or self.pinned == node_id or self.pinned not in self.w.graph.nodes
 
     def refresh_panels(self) -> None:
         self.w.queue_panel.refresh()
@@ -112,7 +130,7 @@ class RunView(QObject):
         image = self.node_image(e.node)
         if image is not None:
             item.set_thumbnail(thumbnail(image, 160) if image.dtype != np.uint8 else image)
-        if e.node in self.w.selected():
+        if e.node in self.w.selected() or e.node == self.pinned:
             self.show_node_output(e.node)
 
     def _node_error(self, e: ev.NodeError) -> None:
@@ -141,7 +159,8 @@ class RunView(QObject):
             return
         self.last_previews[frame.node] = frame.image
         step = f"step {frame.step} · " if frame.step >= 0 else ""  # steps count from 1
-        self.w.preview.show_array(frame.image, f"{step}{self._title(frame.node)}")
+        if self._shows(frame.node):
+            self.w.preview.show_array(frame.image, f"{step}{self._title(frame.node)}")
         item = self._item(frame.node)
         nt = self.w.graph.node_type(item.node) if item is not None else None
         if item is not None and nt is not None and not nt.outputs:
@@ -172,7 +191,9 @@ class RunView(QObject):
                     f"{len(summary.cached)} cached")
         self.w.show_message(text)
         shown = [r for r in job.results if r.image is not None]
-        if shown and not summary.cancelled:
+        if self.pinned is not None and self.pinned in self.w.graph.nodes:
+            self.show_node_output(self.pinned)
+        elif shown and not summary.cancelled:
             # Also when everything came from the cache: the run's result is on screen, not nothing.
             last = shown[-1]
             self.last_previews.setdefault(last.node_id, last.image)

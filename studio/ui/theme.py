@@ -40,6 +40,19 @@ ERROR = "#e5484d"
 TEXT = "#e6e6e6"
 TEXT_DIM = "#9aa0a6"
 
+# Node modes: purple is what ComfyUI users read as "bypassed".
+BYPASS = "#9b4dca"
+MUTED_HEADER = "#4b4d52"
+MUTED_OPACITY = 0.4
+# Notes: a paper-yellow card with dark ink.
+NOTE_BG = "#efe2a2"
+NOTE_HEADER = "#c7ae4c"
+NOTE_TEXT = "#2a2720"
+NOTE_LINK = "#1f5fae"
+GROUP_DEFAULT = "#3a5068"
+MINIMAP_BG = "#cc17181b"  # #aarrggbb: translucent over the canvas
+MINIMAP_VIEW = "#e6e6e6"
+
 
 def port_color(kind: Kind) -> QColor:
     return QColor(PORT_COLORS.get(kind, PORT_COLORS[Kind.ANY]))

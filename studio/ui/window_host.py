@@ -18,6 +18,7 @@ from studio.core.registry import Registry
 from studio.core.settings import Settings
 
 from .editor import Editor
+from .shortcuts import ShortcutMap
 
 
 class WindowHost(Protocol):
@@ -31,6 +32,8 @@ class WindowHost(Protocol):
     act_duplicate: QAction
     act_copy: QAction
     act_delete: QAction
+    shortcuts: ShortcutMap
+    actions_by_id: dict[str, QAction]
     _revision: int
     _autosaved_revision: int
     _opened_dirty: bool

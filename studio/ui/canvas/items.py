@@ -1,15 +1,43 @@
-"""Graphics items: nodes (with ports, summary, thumbnail, progress and error badge), wires, groups."""
+"""Graphics items: nodes (with ports, summary, thumbnail, progress, mode and error badges), reroute
+dots, Markdown notes, wires and groups, plus the small inline editors that rename and edit in place."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QBrush,
+    QColor,
+    QFocusEvent,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsSceneHoverEvent,
+    QGraphicsSceneMouseEvent,
+    QGraphicsView,
+    QLineEdit,
+    QPlainTextEdit,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
 
-from studio.core.graph import Group, Link, Node
+from studio.core.graph import BYPASS, MUTE, Group, Link, Node
 from studio.core.types import Kind, PortType
 from studio.ui import theme
 
@@ -23,32 +51,91 @@ SUMMARY_ROW = 16.0
 THUMB = 128.0
 PORT_RADIUS = 5.5
 PAD = 6.0
+COLLAPSED_MIN_WIDTH = 72.0
+# Level of detail: below LOD_DETAIL (the view's zoom) port labels, summaries, thumbnails and note text
+# are left out; titles grow so that they never look smaller than TITLE_MIN_PX on screen.
+LOD_DETAIL = 0.5
+TITLE_PX = 13
+TITLE_MIN_PX = 9.0
+TITLE_MARGIN_PX = 24.0  # how far (on screen) a zoomed-out title may run past the node's right edge
+REROUTE_RADIUS = 7.0
+NOTE_WIDTH = 280.0
+NOTE_PAD = 10.0
+NOTE_MIN_TEXT = 40.0
+NOTE_MAX_TEXT = 320.0  # taller notes are clipped with "…"; the full text is in the editor
+NOTE_MAX_CHARS = 20_000  # laying out megabytes of Markdown for a clipped card would stall the canvas
+GROUP_TITLE = 32.0
+GROUP_TITLE_PX = 16
+GROUP_GRIP = 16.0
+GROUP_MIN_SIZE = (140.0, 80.0)
+
+_FONTS: dict[tuple[int, bool], QFont] = {}
+
+
+def font(px: float, bold: bool = False) -> QFont:
+    """A shared font of ``px`` pixels (fonts are made once, not on every paint)."""
+    key = (max(1, math.ceil(px)), bold)
+    hit = _FONTS.get(key)
+    if hit is None:
+        hit = QFont()
+        hit.setPixelSize(key[0])
+        hit.setBold(bold)
+        _FONTS[key] = hit
+    return hit
+
+
+def title_px(zoom: float, base: int = TITLE_PX) -> int:
+    """Title size in scene pixels so that the title is never under TITLE_MIN_PX on screen."""
+    return max(base, math.ceil(TITLE_MIN_PX / max(zoom, 1e-3) - 1e-9))
+
+
+def mix(a: QColor | str, b: QColor | str, t: float) -> QColor:
+    """``a`` blended toward ``b`` by ``t`` (0..1)."""
+    ca, cb = QColor(a), QColor(b)
+    return QColor.fromRgbF(ca.redF() + (cb.redF() - ca.redF()) * t, ca.greenF() + (cb.greenF() - ca.greenF()) * t,
+                           ca.blueF() + (cb.blueF() - ca.blueF()) * t)
+
+
+def _valid_color(value: str | None) -> QColor | None:
+    if not value:
+        return None
+    c = QColor(value)
+    return c if c.isValid() else None
 
 
 class PortItem(QGraphicsItem):
     """A wire input or an output of a node; the thing wires are dragged from and dropped on."""
 
-    def __init__(self, node_item: NodeItem, name: str, label: str, port_type: PortType, is_output: bool):
+    def __init__(self, node_item: NodeItem, name: str, label: str, port_type: PortType, is_output: bool,
+                 *, bare: bool = False, hit: float = PORT_RADIUS + 4):
         super().__init__(node_item)
         self.node_item, self.name, self.label = node_item, name, label
         self.port_type, self.is_output = port_type, is_output
         self.highlight: bool | None = None  # True: can accept the wire being dragged; False: cannot
+        self.bare = bare  # drawn only while hovered or highlighted (a reroute's dot is its ports)
+        self._hit = hit
         self.setAcceptHoverEvents(True)
-        self.setToolTip(f"{label}: {port_type}")
+        self.setToolTip(f"{label or name}: {port_type}")
         self._hover = False
 
     @property
     def node_id(self) -> str:
         return self.node_item.node_id
 
+    def set_type(self, port_type: PortType) -> None:
+        self.port_type = port_type
+        self.setToolTip(f"{self.label or self.name}: {port_type}")
+        self.update()
+
     def boundingRect(self) -> QRectF:  # noqa: N802 (Qt API)
-        r = PORT_RADIUS + 4
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        return QRectF(-self._hit, -self._hit, 2 * self._hit, 2 * self._hit)
 
     def scene_anchor(self) -> QPointF:
         return self.scenePos()
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if self.bare and self.highlight is None and not self._hover:
+            return
         color = theme.port_color(self.port_type.kind)
         r = PORT_RADIUS
         if self.highlight is True or self._hover:
@@ -78,6 +165,7 @@ class NodeItem(QGraphicsItem):
         self.node_id = node.id
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
                       | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        # The cache is re-rendered whenever the view's scale changes, so zoom-dependent text is safe.
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setAcceptHoverEvents(True)
         self.inputs: dict[str, PortItem] = {}
@@ -87,7 +175,14 @@ class NodeItem(QGraphicsItem):
         self.progress: float | None = None
         self.error: str | None = None
         self.state = ""  # "", "running", "done", "cached"
-        self._height = HEADER
+        self.header_color = QColor("#555")
+        self.body_color = QColor(theme.NODE_BG)
+        self.badge = ""  # "bypassed" or "muted"
+        self._badge_width = 0.0
+        self._width, self._height = NODE_WIDTH, HEADER
+        self._summary: list[str] = []
+        self._header_path = QPainterPath()
+        self._extent = (0.0, HEADER)  # what a zoomed-out title adds: width past the node, height
         self.rebuild()
         self.setPos(*node.pos)
 
@@ -96,27 +191,34 @@ class NodeItem(QGraphicsItem):
     def node(self) -> Node:
         return self.gscene.graph.nodes[self.node_id]
 
+    @property
+    def collapsed(self) -> bool:
+        return self.node.collapsed
+
+    def node_rect(self) -> QRectF:
+        """The node's body in item coordinates (no selection margin, no zoomed-out title)."""
+        return QRectF(0, 0, self._width, self._height)
+
+    def scene_node_rect(self) -> QRectF:
+        return self.mapRectToScene(self.node_rect())
+
     def rebuild(self) -> None:
         """(Re)create ports and layout from the node's type (or placeholder ports)."""
-        graph = self.gscene.graph
-        node = self.node
         for port in [*self.inputs.values(), *self.outputs.values()]:
             port.setParentItem(None)  # type: ignore[arg-type]  # Qt takes None (no parent); the stub does not
             if port.scene() is not None:
                 port.scene().removeItem(port)
         self.inputs.clear()
         self.outputs.clear()
-        ins, outs = graph.input_ports(node), graph.output_ports(node)
-        for i, decl in enumerate(ins):
-            p = PortItem(self, decl.name, decl.display_name, decl.type, False)
-            p.setPos(0, HEADER + ROW * i + ROW / 2)
-            self.inputs[decl.name] = p
-        for i, out in enumerate(outs):
-            p = PortItem(self, out.name, out.display_name, out.type, True)
-            p.setPos(NODE_WIDTH, HEADER + ROW * i + ROW / 2)
-            self.outputs[out.name] = p
-        self.prepareGeometryChange()
-        self._relayout()
+        self._make_ports()
+        self.refresh()
+
+    def _make_ports(self) -> None:
+        graph = self.gscene.graph
+        for decl in graph.input_ports(self.node):
+            self.inputs[decl.name] = PortItem(self, decl.name, decl.display_name, decl.type, False)
+        for out in graph.output_ports(self.node):
+            self.outputs[out.name] = PortItem(self, out.name, out.display_name, out.type, True)
 
     def _summary_lines(self) -> list[str]:
         nt = self.gscene.graph.node_type(self.node)
@@ -134,13 +236,48 @@ class NodeItem(QGraphicsItem):
             lines.append(f"{nt.input(key).display_name}: {text}")  # type: ignore[union-attr]
         return lines
 
+    def _restyle(self) -> None:
+        """Colours and badge from the node's colour, category and mode."""
+        node = self.node
+        nt = self.gscene.graph.node_type(node)
+        custom = _valid_color(node.color)
+        header = custom or (theme.category_color(nt.category) if nt else QColor("#555"))
+        body = mix(theme.NODE_BG, custom, 0.18) if custom else QColor(theme.NODE_BG)
+        self.badge = ""
+        if node.mode == BYPASS:
+            header, body, self.badge = mix(header, theme.BYPASS, 0.75), mix(body, theme.BYPASS, 0.35), "bypassed"
+        elif node.mode == MUTE:
+            header, self.badge = QColor(theme.MUTED_HEADER), "muted"
+        self.header_color, self.body_color = header, body
+        self.setOpacity(theme.MUTED_OPACITY if node.mode == MUTE else 1.0)
+        self._badge_width = QFontMetricsF(font(10, True)).horizontalAdvance(self.badge) + 12 if self.badge else 0.0
+
     def _relayout(self) -> None:
-        rows = max(len(self.inputs), len(self.outputs))
         self._summary = self._summary_lines()
-        h = HEADER + rows * ROW + len(self._summary) * SUMMARY_ROW + PAD
-        if self.shows_thumbnail:
-            h += self._thumb_size()[1] + PAD
-        self._height = h
+        collapsed = self.collapsed
+        if collapsed:
+            title = self.gscene.graph.title_of(self.node)
+            w = QFontMetricsF(font(TITLE_PX, True)).horizontalAdvance(title) + 26 + self._badge_width
+            self._width, self._height = min(NODE_WIDTH, max(COLLAPSED_MIN_WIDTH, w)), HEADER
+        else:
+            rows = max(len(self.inputs), len(self.outputs))
+            h = HEADER + rows * ROW + len(self._summary) * SUMMARY_ROW + PAD
+            if self.shows_thumbnail:
+                h += self._thumb_size()[1] + PAD
+            self._width, self._height = NODE_WIDTH, h
+        # A collapsed node's wires all meet the header's edges; its ports are hidden (no wiring there).
+        for i, p in enumerate(self.inputs.values()):
+            p.setPos(0, HEADER / 2 if collapsed else HEADER + ROW * i + ROW / 2)
+            p.setVisible(not collapsed)
+        for i, p in enumerate(self.outputs.values()):
+            p.setPos(self._width, HEADER / 2 if collapsed else HEADER + ROW * i + ROW / 2)
+            p.setVisible(not collapsed)
+        head = QPainterPath()
+        head.addRoundedRect(QRectF(0, 0, self._width, HEADER), 6, 6)
+        if not collapsed:
+            head.addRect(QRectF(0, HEADER / 2, self._width, HEADER / 2))
+        self._header_path = head.simplified()
+        self._extent = self._title_extent(self.gscene.zoom)
 
     @property
     def shows_thumbnail(self) -> bool:
@@ -160,9 +297,30 @@ class NodeItem(QGraphicsItem):
         return w, w * th / tw
 
     def refresh(self) -> None:
+        """Re-read the node (parameters, title, mode, colour, collapse) and lay it out again."""
         self.prepareGeometryChange()
+        self._restyle()
         self._relayout()
         self.update()
+        if self.scene() is not None:
+            self.gscene.node_item_moved(self)  # ports may have moved: wires follow
+
+    # -- level of detail --------------------------------------------------------------------------
+    def _title_extent(self, zoom: float) -> tuple[float, float]:
+        px = title_px(zoom)
+        if px <= TITLE_PX:
+            return 0.0, HEADER
+        return TITLE_MARGIN_PX / zoom, px * 1.3
+
+    def zoom_changed(self, zoom: float) -> None:
+        extent = self._title_extent(zoom)
+        if extent != self._extent:
+            self.prepareGeometryChange()
+            self._extent = extent
+
+    def title_font(self, zoom: float) -> QFont:
+        """The title's font at this zoom: scaled up when zoomed out, so it stays readable."""
+        return font(title_px(zoom), True)
 
     # -- state shown on the node -----------------------------------------------------------------
     def set_thumbnail(self, rgb: np.ndarray | None) -> None:
@@ -191,65 +349,97 @@ class NodeItem(QGraphicsItem):
 
     # -- painting ---------------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-2, -2, NODE_WIDTH + 4, self._height + 4)
+        extra_w, title_h = self._extent
+        return QRectF(-2, -2, self._width + 4 + extra_w, max(self._height, title_h) + 4)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.node_rect())
+        return path
+
+    def _border_pen(self) -> QPen:
+        if self.isSelected():
+            return QPen(QColor(theme.SELECTION), 2)
+        if self.error:
+            return QPen(QColor(theme.ERROR), 2)
+        return QPen(QColor(theme.NODE_BORDER), 1)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        rect = QRectF(0, 0, NODE_WIDTH, self._height)
-        nt = self.gscene.graph.node_type(self.node)
-        header_color = theme.category_color(nt.category if nt else "")
+        w = self._width
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, lod > 0.4)
-        border = QColor(theme.SELECTION) if self.isSelected() else QColor(theme.ERROR) if self.error else QColor(
-            theme.NODE_BORDER)
-        painter.setPen(QPen(border, 2 if self.isSelected() or self.error else 1))
-        painter.setBrush(QColor(theme.NODE_BG))
-        painter.drawRoundedRect(rect, 6, 6)
-        head = QPainterPath()
-        head.addRoundedRect(QRectF(0, 0, NODE_WIDTH, HEADER), 6, 6)
-        head.addRect(QRectF(0, HEADER / 2, NODE_WIDTH, HEADER / 2))
-        painter.fillPath(head.simplified(), header_color if nt else QColor("#555"))
-        if lod < 0.35:  # far out: shapes only, no text
-            return
-        painter.setPen(QColor(theme.TEXT))
-        font = QFont(painter.font())
-        font.setBold(True)
-        painter.setFont(font)
-        title = self.gscene.graph.title_of(self.node)
-        painter.drawText(QRectF(10, 0, NODE_WIDTH - 40, HEADER), Qt.AlignmentFlag.AlignVCenter, title)
-        font.setBold(False)
-        painter.setFont(font)
-        if self.progress is not None:
-            painter.fillRect(QRectF(0, HEADER - 3, NODE_WIDTH, 3), QColor(0, 0, 0, 96))
-            painter.fillRect(QRectF(0, HEADER - 3, NODE_WIDTH * self.progress, 3), QColor("#7fd35b"))
-        elif self.state == "done":
-            painter.fillRect(QRectF(0, HEADER - 2, NODE_WIDTH, 2), QColor(127, 211, 91, 128))
+        painter.setPen(self._border_pen())
+        painter.setBrush(self.body_color)
+        painter.drawRoundedRect(self.node_rect(), 6, 6)
+        painter.fillPath(self._header_path, self.header_color)
+        right = w - 8
         if self.error:
             painter.setBrush(QColor(theme.ERROR))
             painter.setPen(Qt.PenStyle.NoPen)
-            painter.drawEllipse(QPointF(NODE_WIDTH - 14, HEADER / 2), 8, 8)
+            painter.drawEllipse(QPointF(w - 14, HEADER / 2), 8, 8)
             painter.setPen(QColor("#ffffff"))
-            painter.drawText(QRectF(NODE_WIDTH - 22, 0, 16, HEADER), Qt.AlignmentFlag.AlignCenter, "!")
+            painter.drawText(QRectF(w - 22, 0, 16, HEADER), Qt.AlignmentFlag.AlignCenter, "!")
+            right -= 22
+        if self.badge:
+            right -= self._badge_width
+            self._paint_badge(painter, QRectF(right, (HEADER - 16) / 2, self._badge_width, 16))
+            right -= 4
+        self._paint_title(painter, lod, right)
+        if self.collapsed:
+            return
+        if self.progress is not None:
+            painter.fillRect(QRectF(0, HEADER - 3, w, 3), QColor(0, 0, 0, 96))
+            painter.fillRect(QRectF(0, HEADER - 3, w * self.progress, 3), QColor("#7fd35b"))
+        elif self.state == "done":
+            painter.fillRect(QRectF(0, HEADER - 2, w, 2), QColor(127, 211, 91, 128))
+        if lod < LOD_DETAIL:  # far out: the title says what it is; the rest would be a smudge
+            return
+        self._paint_details(painter)
+
+    def _paint_badge(self, painter: QPainter, rect: QRectF) -> None:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(theme.BYPASS) if self.badge == "bypassed" else QColor(0, 0, 0, 110))
+        painter.drawRoundedRect(rect, 8, 8)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(font(10, True))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.badge)
+
+    title_color = theme.TEXT
+
+    def _paint_title(self, painter: QPainter, lod: float, right: float) -> None:
+        px = title_px(lod)
+        painter.setPen(QColor(self.title_color))
+        painter.setFont(font(px, True))
+        title = self.gscene.graph.title_of(self.node)
+        if px <= TITLE_PX:
+            painter.drawText(QRectF(10, 0, max(0.0, right - 10), HEADER), Qt.AlignmentFlag.AlignVCenter, title)
+        else:  # zoomed out: a big title over the node, clipped to its width plus a margin
+            painter.drawText(QRectF(6, 0, self._width - 6 + TITLE_MARGIN_PX / lod, px * 1.3),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+
+    def _paint_details(self, painter: QPainter) -> None:
+        w = self._width
+        painter.setFont(font(12))
         painter.setPen(QColor(theme.TEXT))
-        for name, port in self.inputs.items():
-            painter.drawText(QRectF(12, port.y() - ROW / 2, NODE_WIDTH / 2, ROW), Qt.AlignmentFlag.AlignVCenter,
-                             port.label)
-            del name
+        for port in self.inputs.values():
+            painter.drawText(QRectF(12, port.y() - ROW / 2, w / 2, ROW), Qt.AlignmentFlag.AlignVCenter, port.label)
         for port in self.outputs.values():
-            painter.drawText(QRectF(NODE_WIDTH / 2 - 12, port.y() - ROW / 2, NODE_WIDTH / 2, ROW),
+            painter.drawText(QRectF(w / 2 - 12, port.y() - ROW / 2, w / 2, ROW),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, port.label)
         y = HEADER + max(len(self.inputs), len(self.outputs)) * ROW
         painter.setPen(QColor(theme.TEXT_DIM))
         for line in self._summary:
-            painter.drawText(QRectF(10, y, NODE_WIDTH - 20, SUMMARY_ROW), Qt.AlignmentFlag.AlignVCenter, line)
+            painter.drawText(QRectF(10, y, w - 20, SUMMARY_ROW), Qt.AlignmentFlag.AlignVCenter, line)
             y += SUMMARY_ROW
         if self.shows_thumbnail:
             assert self.thumbnail is not None
-            w, h = self._thumb_size()
-            target = QRectF((NODE_WIDTH - w) / 2, y + PAD / 2, w, h)
+            tw, th = self._thumb_size()
+            target = QRectF((w - tw) / 2, y + PAD / 2, tw, th)
+            opacity = painter.opacity()
             if self.thumbnail_stale:  # made before the latest edits: dimmed, and says so
-                painter.setOpacity(0.4)
+                painter.setOpacity(opacity * 0.4)
             painter.drawImage(target, self.thumbnail)
-            painter.setOpacity(1.0)
+            painter.setOpacity(opacity)
             if self.thumbnail_stale:
                 badge = QRectF(target.left() + 4, target.top() + 4, 64, 16)
                 painter.fillRect(badge, QColor(0, 0, 0, 170))
@@ -260,6 +450,172 @@ class NodeItem(QGraphicsItem):
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             self.gscene.node_item_moved(self)
         return super().itemChange(change, value)
+
+
+class RerouteItem(NodeItem):
+    """A reroute: a small dot in the colour of the type it carries, its input and output at the dot."""
+
+    def __init__(self, scene: GraphScene, node: Node):
+        self.kind = Kind.ANY
+        super().__init__(scene, node)
+
+    def _make_ports(self) -> None:
+        graph = self.gscene.graph
+        # Small hit areas at the dot's edges leave its middle free for dragging the dot itself.
+        [decl], [out] = graph.input_ports(self.node), graph.output_ports(self.node)
+        self.inputs[decl.name] = PortItem(self, decl.name, "in", decl.type, False, bare=True, hit=5)
+        self.outputs[out.name] = PortItem(self, out.name, "out", out.type, True, bare=True, hit=5)
+
+    def _restyle(self) -> None:
+        super()._restyle()
+        self.badge = ""
+        self.header_color = theme.port_color(self.kind)
+
+    def _relayout(self) -> None:
+        r = REROUTE_RADIUS
+        self._width = self._height = 2 * r
+        for p in self.inputs.values():
+            p.setPos(0, r)
+        for p in self.outputs.values():
+            p.setPos(2 * r, r)
+        self._extent = (0.0, 0.0)
+
+    def zoom_changed(self, zoom: float) -> None:
+        pass  # no title to scale
+
+    def refresh_kind(self) -> bool:
+        """Take the type of what feeds the reroute; True when its kind changed."""
+        carried = self.gscene.graph.output_type(self.node_id, "value")
+        for p in (*self.inputs.values(), *self.outputs.values()):
+            p.set_type(carried)
+        changed = carried.kind is not self.kind
+        self.kind = carried.kind
+        self.header_color = theme.port_color(self.kind)
+        self.setToolTip(f"Reroute: {carried}")
+        self.update()
+        return changed
+
+    def refresh(self) -> None:
+        self.refresh_kind()
+        super().refresh()
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        return QRectF(-3, -3, 2 * REROUTE_RADIUS + 6, 2 * REROUTE_RADIUS + 6)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addEllipse(self.node_rect())
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        color = self.header_color
+        painter.setPen(QPen(QColor(theme.SELECTION), 2) if self.isSelected() else QPen(color.darker(170), 1.5))
+        painter.setBrush(color)
+        painter.drawEllipse(QPointF(REROUTE_RADIUS, REROUTE_RADIUS), REROUTE_RADIUS, REROUTE_RADIUS)
+
+
+class NoteItem(NodeItem):
+    """A note: a yellow card showing its Markdown; double-click edits the text in place."""
+
+    title_color = theme.NOTE_TEXT
+
+    def __init__(self, scene: GraphScene, node: Node):
+        self.document = QTextDocument()
+        self.document.setDocumentMargin(0)
+        self.document.setDefaultFont(font(13))
+        self._source: str | None = None
+        self._text_height = NOTE_MIN_TEXT
+        self.clipped = False
+        self.inline_editor: InlineTextEdit | None = None
+        self._ctx = QAbstractTextDocumentLayout.PaintContext()
+        palette = QPalette()
+        palette.setColor(QPalette.ColorRole.Text, QColor(theme.NOTE_TEXT))
+        palette.setColor(QPalette.ColorRole.Link, QColor(theme.NOTE_LINK))
+        self._ctx.palette = palette
+        super().__init__(scene, node)
+
+    @property
+    def text(self) -> str:
+        value = self.node.params.get("text", "")
+        return value if isinstance(value, str) else str(value)
+
+    def _summary_lines(self) -> list[str]:
+        return []
+
+    def _restyle(self) -> None:
+        super()._restyle()
+        custom = _valid_color(self.node.color)
+        self.header_color = custom or QColor(theme.NOTE_HEADER)
+        self.body_color = mix(theme.NOTE_BG, custom, 0.3) if custom else QColor(theme.NOTE_BG)
+        if self.node.mode == MUTE:
+            self.header_color = QColor(theme.MUTED_HEADER)
+
+    def _relayout(self) -> None:
+        super()._relayout()
+        if self.collapsed:
+            return
+        source = self.text
+        if source != self._source:
+            self._source = source
+            self.document.setMarkdown(source[:NOTE_MAX_CHARS])
+        self.document.setTextWidth(NOTE_WIDTH - 2 * NOTE_PAD)
+        full = self.document.size().height()
+        self.clipped = full > NOTE_MAX_TEXT
+        self._text_height = max(NOTE_MIN_TEXT, min(full, NOTE_MAX_TEXT))
+        self._width, self._height = NOTE_WIDTH, HEADER + self._text_height + 2 * NOTE_PAD + 6
+        self._header_path = QPainterPath()
+        self._header_path.addRoundedRect(QRectF(0, 0, NOTE_WIDTH, HEADER), 6, 6)
+        self._header_path.addRect(QRectF(0, HEADER / 2, NOTE_WIDTH, HEADER / 2))
+        self._header_path = self._header_path.simplified()
+
+    def _paint_details(self, painter: QPainter) -> None:
+        painter.save()
+        painter.translate(NOTE_PAD, HEADER + NOTE_PAD)
+        clip = QRectF(0, 0, NOTE_WIDTH - 2 * NOTE_PAD, self._text_height)
+        painter.setClipRect(clip)
+        self._ctx.clip = clip
+        self.document.documentLayout().draw(painter, self._ctx)
+        painter.restore()
+        if self.clipped:  # there is more: say so where the text is cut
+            more = QRectF(NOTE_WIDTH - NOTE_PAD - 28, HEADER + NOTE_PAD + self._text_height - 16, 28, 18)
+            painter.fillRect(more, self.body_color)
+            painter.setPen(QColor(theme.NOTE_TEXT))
+            painter.setFont(font(14, True))
+            painter.drawText(more, Qt.AlignmentFlag.AlignCenter, "…")
+        painter.setPen(QPen(QColor(theme.NOTE_HEADER), 1.2))  # a resize grip, as on a card
+        x, y = self._width - 4, self._height - 4
+        for d in (4.0, 8.0, 12.0):
+            painter.drawLine(QPointF(x - d, y), QPointF(x, y - d))
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton and not self.collapsed:
+            self.start_editing(event.widget())
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def start_editing(self, widget: QWidget | None = None) -> InlineTextEdit | None:
+        """Edit the Markdown source in place; focus-out commits (one undo step), Escape cancels."""
+        view = view_for(self, widget)
+        if view is None or self.inline_editor is not None:
+            return self.inline_editor
+        area = self.mapRectToScene(QRectF(0, HEADER, self._width, max(self._height - HEADER, 160)))
+        editor = InlineTextEdit(view, self.text, self._finish_editing)
+        editor.setStyleSheet(f"QPlainTextEdit {{ background: {theme.NOTE_BG}; color: {theme.NOTE_TEXT};"
+                             f" border: 1px solid {theme.NOTE_HEADER}; }}")
+        editor.place(view, area, 13)
+        self.inline_editor = editor
+        return editor
+
+    def _finish_editing(self, text: str | None) -> None:
+        self.inline_editor = None
+        if text is None or text == self.text or self.node_id not in self.gscene.graph.nodes:
+            return
+        if self.gscene.editor is not None:
+            self.gscene.editor.set_param(self.node_id, "text", text)
+        else:
+            self.gscene.graph.set_param(self.node_id, "text", text)
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
@@ -280,32 +636,334 @@ class WireItem(QGraphicsPathItem):
         self.setPen(pen)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, False)
 
+    def set_kind(self, kind: Kind) -> None:
+        if kind is not self.kind:
+            self.kind = kind
+            pen = self.pen()
+            pen.setColor(theme.port_color(kind))
+            self.setPen(pen)
+
     def set_ends(self, a: QPointF, b: QPointF) -> None:
         self.setPath(wire_path(a, b))
 
 
+class _GroupDrag:
+    """A press on a group's title bar (move) or grip (resize), with what it started from."""
+
+    def __init__(self, press: QPointF, rect: tuple[float, float, float, float], resize: bool) -> None:
+        self.press, self.rect, self.resize = press, rect, resize
+        self.nodes: dict[str, tuple[float, float]] = {}
+        self.groups: dict[str, tuple[float, float, float, float]] = {}
+
+
 class GroupItem(QGraphicsItem):
-    def __init__(self, group: Group):
+    """A group: its title bar moves it with what lies inside; the grip resizes it; double-click on the
+    title renames it. Only the title bar and grip take the mouse, so a rubber band can start inside."""
+
+    def __init__(self, scene: GraphScene, group: Group):
         super().__init__()
+        self.gscene = scene
         self.graph_group = group
-        self.setZValue(-2)
-        x, y, w, h = group.rect
-        self.setPos(x, y)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self._size = (1.0, 1.0)
+        self._drag: _GroupDrag | None = None
+        self.inline_editor: InlineLineEdit | None = None
+        self.sync()
+
+    @property
+    def group_id(self) -> str:
+        return self.graph_group.id
+
+    def sync(self, group: Group | None = None) -> None:
+        """Take title, colour, position and size from the model."""
+        if group is not None:
+            self.graph_group = group
+        x, y, w, h = self.graph_group.rect
+        self.prepareGeometryChange()
         self._size = (w, h)
+        self.setPos(x, y)
+        self.setZValue(-2 - w * h * 1e-6)  # nested (smaller) groups above their parents, all under wires
+        self.update()
+
+    def title_rect(self) -> QRectF:
+        return QRectF(0, 0, self._size[0], GROUP_TITLE)
+
+    def grip_rect(self) -> QRectF:
+        w, h = self._size
+        return QRectF(w - GROUP_GRIP, h - GROUP_GRIP, GROUP_GRIP, GROUP_GRIP)
 
     def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(0, 0, *self._size)
+        return QRectF(-1, -1, self._size[0] + 2, self._size[1] + 2)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRect(self.title_rect())
+        path.addRect(self.grip_rect())
+        return path
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        color = QColor(self.graph_group.color or "#3a4a5a")
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        color = _valid_color(self.graph_group.color) or QColor(theme.GROUP_DEFAULT)
+        rect = QRectF(0, 0, *self._size)
         fill = QColor(color)
-        fill.setAlpha(60)
-        painter.setPen(QPen(color, 1))
+        fill.setAlpha(55)
+        selected = self.isSelected()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, lod > 0.4)
+        painter.setPen(QPen(QColor(theme.SELECTION), 2) if selected else QPen(color, 1))
         painter.setBrush(QBrush(fill))
-        painter.drawRoundedRect(self.boundingRect(), 8, 8)
+        painter.drawRoundedRect(rect, 8, 8)
+        bar = QColor(color)
+        bar.setAlpha(150)
+        painter.fillRect(self.title_rect().adjusted(1, 1, -1, 0), bar)
+        if selected:
+            painter.fillRect(QRectF(1, GROUP_TITLE - 3, self._size[0] - 2, 3), QColor(theme.SELECTION))
+        painter.setPen(QPen(color.lighter(150), 1.2))
+        x, y = self._size[0] - 4, self._size[1] - 4
+        for d in (4.0, 8.0, 12.0):
+            painter.drawLine(QPointF(x - d, y), QPointF(x, y - d))
+        if self.inline_editor is not None:
+            return
+        px = title_px(lod, GROUP_TITLE_PX)
         painter.setPen(QColor(theme.TEXT))
-        font = QFont(painter.font())
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        painter.setFont(font)
-        painter.drawText(QRectF(10, 4, self._size[0] - 20, 24), Qt.AlignmentFlag.AlignVCenter,
-                         self.graph_group.title)
+        painter.setFont(font(px, True))
+        painter.drawText(QRectF(10, 0, self._size[0] - 20, min(self._size[1], max(GROUP_TITLE, px * 1.3))),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.graph_group.title)
+
+    # -- mouse ----------------------------------------------------------------------------------
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton:
+            event.ignore()
+            return
+        scene = self.gscene
+        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
+            for item in scene.selectedItems():  # add to (or take from) the selected groups only
+                if not isinstance(item, GroupItem):
+                    item.setSelected(False)
+            self.setSelected(not self.isSelected())
+        else:
+            scene.clearSelection()
+            self.setSelected(True)
+        resize = self.grip_rect().contains(event.pos())
+        drag = _GroupDrag(event.scenePos(), self.graph_group.rect, resize)
+        if not resize:  # what lies inside now moves with it: nodes, and nested groups
+            for nid in scene.nodes_in_group(self.group_id):
+                pos = scene.node_items[nid].pos()
+                drag.nodes[nid] = (pos.x(), pos.y())
+            for gid in [self.group_id, *scene.groups_in_group(self.group_id)]:
+                drag.groups[gid] = scene.group_items[gid].graph_group.rect
+        self._drag = drag
+        event.accept()
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        drag = self._drag
+        if drag is None:
+            return
+        delta = event.scenePos() - drag.press
+        dx, dy = delta.x(), delta.y()
+        if drag.resize:
+            x, y, w, h = drag.rect
+            self.prepareGeometryChange()
+            self._size = (max(GROUP_MIN_SIZE[0], w + dx), max(GROUP_MIN_SIZE[1], h + dy))
+            self.update()
+            return
+        for nid, (x, y) in drag.nodes.items():
+            item = self.gscene.node_items.get(nid)
+            if item is not None:
+                item.setPos(x + dx, y + dy)
+        for gid, (x, y, _, _) in drag.groups.items():
+            group_item = self.gscene.group_items.get(gid)
+            if group_item is not None:
+                group_item.setPos(x + dx, y + dy)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        drag, self._drag = self._drag, None
+        if drag is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        scene = self.gscene
+        if drag.resize:
+            x, y, _, _ = drag.rect
+            new = (x, y, *self._size)
+            if new != drag.rect:
+                self._edit_group(rect=new)
+            return
+        moves = {}
+        for nid, old in drag.nodes.items():
+            item = scene.node_items.get(nid)
+            if item is not None:
+                moves[nid] = (old, (item.pos().x(), item.pos().y()))
+        groups = {}
+        for gid, old_rect in drag.groups.items():
+            group_item = scene.group_items.get(gid)
+            if group_item is not None:
+                groups[gid] = (old_rect, (group_item.pos().x(), group_item.pos().y(), *old_rect[2:]))
+        if scene.editor is not None:
+            scene.editor.move(moves, groups)
+        else:
+            for nid, (_, new_pos) in moves.items():
+                scene.graph.set_pos(nid, new_pos)
+            for gid, (_, new_rect) in groups.items():
+                scene.graph.set_group(gid, rect=new_rect)
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton and self.title_rect().contains(event.pos()):
+            self.start_rename(event.widget())
+        event.accept()
+
+    def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        if self.grip_rect().contains(event.pos()):
+            self.setCursor(Qt.CursorShape.SizeFDiagCursor)
+        else:
+            self.unsetCursor()
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self.unsetCursor()
+
+    # -- rename ---------------------------------------------------------------------------------
+    def start_rename(self, widget: QWidget | None = None) -> InlineLineEdit | None:
+        """Rename in place: Enter or focus-out commits (one undo step), Escape cancels."""
+        view = view_for(self, widget)
+        if view is None or self.inline_editor is not None:
+            return self.inline_editor
+        editor = InlineLineEdit(view, self.graph_group.title, self._finish_rename)
+        editor.place(view, self.mapRectToScene(self.title_rect()), GROUP_TITLE_PX)
+        self.inline_editor = editor
+        self.update()
+        return editor
+
+    def _finish_rename(self, text: str | None) -> None:
+        self.inline_editor = None
+        self.update()
+        if text is not None and text.strip() and text != self.graph_group.title:
+            self._edit_group(title=text.strip())
+
+    def _edit_group(self, **changes: Any) -> None:
+        scene = self.gscene
+        if not any(g.id == self.group_id for g in scene.graph.groups):
+            return
+        if scene.editor is not None:
+            scene.editor.edit_group(self.group_id, **changes)
+        else:
+            scene.graph.set_group(self.group_id, **changes)
+
+
+# -- editing in place ------------------------------------------------------------------------------
+def view_for(item: QGraphicsItem, widget: QWidget | None = None) -> QGraphicsView | None:
+    """The view whose viewport is ``widget`` (where an event came from), else the item's first view."""
+    scene = item.scene()
+    views = scene.views() if scene is not None else []
+    for view in views:
+        if widget is not None and view.viewport() is widget:
+            return view
+    return views[0] if views else None
+
+
+class _Inline:
+    """Shared behaviour of the in-place editors: a widget over the viewport (so keys reach it and not
+    the canvas), finished once by Enter/focus-out (commit) or Escape (cancel)."""
+
+    _done: bool
+    _on_done: Callable[[str | None], None]
+    _view: QGraphicsView
+
+    def _setup(self, view: QGraphicsView, on_done: Callable[[str | None], None]) -> None:
+        self._done, self._on_done, self._view = False, on_done, view
+
+    def place(self, view: QGraphicsView, scene_rect: QRectF, px: float) -> None:
+        widget: QWidget = self  # type: ignore[assignment]
+        area: QRect = view.mapFromScene(scene_rect).boundingRect()
+        zoom = view.transform().m11()
+        f = QFont(widget.font())
+        f.setPixelSize(max(9, min(40, round(px * zoom))))
+        widget.setFont(f)
+        area.setWidth(max(area.width(), 160))
+        area.setHeight(max(area.height(), f.pixelSize() + 10))
+        widget.setGeometry(area)
+        widget.show()
+        widget.setFocus(Qt.FocusReason.MouseFocusReason)
+
+    def finish(self, commit: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        text = self._text() if commit else None
+        widget: QWidget = self  # type: ignore[assignment]
+        had_focus = widget.hasFocus()
+        widget.hide()
+        widget.deleteLater()
+        if had_focus:
+            self._view.setFocus(Qt.FocusReason.OtherFocusReason)
+        self._on_done(text)
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def _claims(self, event: QEvent) -> bool:
+        """While editing, keys belong to the editor, not to the window's shortcuts (Ctrl+D would
+        duplicate nodes mid-word, Esc would cancel the run). Save and Quit still work, after a commit."""
+        if event.type() != QEvent.Type.ShortcutOverride or not isinstance(event, QKeyEvent):
+            return False
+        if event.matches(QKeySequence.StandardKey.Save) or event.matches(QKeySequence.StandardKey.Quit):
+            self.finish(True)
+            return False
+        event.accept()
+        return True
+
+
+class InlineLineEdit(QLineEdit, _Inline):
+    """One line (a group's title): Enter or focus-out commits, Escape cancels."""
+
+    def __init__(self, view: QGraphicsView, text: str, on_done: Callable[[str | None], None]) -> None:
+        super().__init__(text, view.viewport())
+        self._setup(view, on_done)
+        self.selectAll()
+
+    def _text(self) -> str:
+        return self.text()
+
+    def event(self, event: QEvent) -> bool:
+        if self._claims(event):
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape:
+            self.finish(False)
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.finish(True)
+        else:
+            super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
+        super().focusOutEvent(event)
+        self.finish(True)
+
+
+class InlineTextEdit(QPlainTextEdit, _Inline):
+    """Several lines (a note's Markdown): focus-out or Ctrl+Enter commits, Escape cancels."""
+
+    def __init__(self, view: QGraphicsView, text: str, on_done: Callable[[str | None], None]) -> None:
+        super().__init__(text, view.viewport())
+        self._setup(view, on_done)
+        self.setTabChangesFocus(True)
+
+    def _text(self) -> str:
+        return self.toPlainText()
+
+    def event(self, event: QEvent) -> bool:
+        if self._claims(event):
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape:
+            self.finish(False)
+        elif (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+              and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.finish(True)
+        else:
+            super().keyPressEvent(event)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
+        super().focusOutEvent(event)
+        self.finish(True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QPainterPathStroker, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView
 
 from studio.core.graph import Link
@@ -29,10 +29,16 @@ class GraphView(QGraphicsView):
     quick_add_requested = Signal(QPoint, object)  # global pos, and the port to connect (or None)
     files_dropped = Signal(list, QPointF)  # local file paths, scene position
     node_menu_requested = Signal(str, QPoint)  # node id, global position
+    group_menu_requested = Signal(str, QPoint)  # group id, global position
+    wire_menu_requested = Signal(object, QPoint, QPointF)  # Link, global position, scene position
+    canvas_menu_requested = Signal(QPoint, QPointF)  # global position, scene position
+    zoom_changed = Signal(float)
 
     def __init__(self, scene: GraphScene, editor: Editor, parent: Any = None) -> None:
         super().__init__(scene, parent)
         self.gscene, self.editor = scene, editor
+        scene.editor = editor  # items (groups) turn their own drags into undoable edits
+        self.zoom_changed.connect(scene.set_zoom)  # level of detail: titles stay readable
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
                             | QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
@@ -58,9 +64,35 @@ class GraphView(QGraphicsView):
         steps = event.angleDelta().y() / 120.0
         if not steps:
             return
-        factor = 1.15**steps
+        self.zoom_by(1.15**steps)  # anchored under the mouse: zoom to cursor
+
+    def zoom_by(self, factor: float) -> None:
         factor = max(MIN_ZOOM / self.zoom, min(MAX_ZOOM / self.zoom, factor))
-        self.scale(factor, factor)  # anchored under the mouse: zoom to cursor
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.zoom)
+
+    def _zoom_at_center(self, factor: float | None) -> None:
+        """Zoom by ``factor`` (or back to 100 % when None) keeping the view's centre in place: menu
+        and keyboard zooms have no meaningful mouse position."""
+        center = self.mapToScene(self.viewport().rect().center())
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        if factor is None:
+            self.resetTransform()
+            self.zoom_changed.emit(self.zoom)
+        else:
+            self.zoom_by(factor)
+        self.centerOn(center)
+        self.setTransformationAnchor(anchor)
+
+    def zoom_in(self) -> None:
+        self._zoom_at_center(1.25)
+
+    def zoom_out(self) -> None:
+        self._zoom_at_center(1 / 1.25)
+
+    def zoom_reset(self) -> None:
+        self._zoom_at_center(None)
 
     def frame(self, node_ids: list[str] | None = None) -> None:
         rect = self.gscene.items_bounding_rect(node_ids or None).adjusted(-60, -60, 60, 60)
@@ -69,6 +101,27 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.scale(1.5, 1.5)
             self.centerOn(rect.center())
+        elif self.zoom < MIN_ZOOM:
+            self.resetTransform()
+            self.scale(MIN_ZOOM, MIN_ZOOM)
+            self.centerOn(rect.center())
+        self.zoom_changed.emit(self.zoom)
+
+    # -- what is under the mouse ------------------------------------------------------------------
+    def wire_at(self, pos: QPoint, tolerance: float = 6.0) -> Link | None:
+        """The wire within ``tolerance`` screen pixels of ``pos`` (wires are thin curves: their own
+        shape would be the area they enclose)."""
+        scene_pos = self.mapToScene(pos)
+        half = tolerance / max(self.zoom, 1e-3)
+        probe = QRectF(scene_pos.x() - half, scene_pos.y() - half, 2 * half, 2 * half)
+        stroker = QPainterPathStroker()
+        stroker.setWidth(2 * half)
+        for key, wire in self.gscene.wires.items():
+            if wire.link is None or not wire.isVisible() or not wire.sceneBoundingRect().intersects(probe):
+                continue
+            if stroker.createStroke(wire.path()).contains(scene_pos):
+                return self.gscene.graph.links.get(key)
+        return None
 
     # -- wire dragging ----------------------------------------------------------------------------
     def _port_at(self, pos: QPoint) -> PortItem | None:
@@ -213,16 +266,28 @@ class GraphView(QGraphicsView):
         super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event: Any) -> None:  # noqa: N802
-        for item in self.items(event.pos()):
+        """Right-click: the node's menu, else the wire's, else the group's, else the canvas's."""
+        pos, global_pos = event.pos(), event.globalPos()
+        for item in self.items(pos):
             while item is not None and not isinstance(item, NodeItem):
                 item = item.parentItem()
             if isinstance(item, NodeItem):
                 if not item.isSelected():
                     self.gscene.clearSelection()
                     item.setSelected(True)
-                self.node_menu_requested.emit(item.node_id, event.globalPos())
+                self.node_menu_requested.emit(item.node_id, global_pos)
                 return
-        super().contextMenuEvent(event)
+        scene_pos = self.mapToScene(pos)
+        self.last_scene_pos = scene_pos
+        link = self.wire_at(pos)
+        if link is not None:
+            self.wire_menu_requested.emit(link, global_pos, scene_pos)
+            return
+        group_id = self.gscene.group_at(scene_pos)
+        if group_id is not None:
+            self.group_menu_requested.emit(group_id, global_pos)
+            return
+        self.canvas_menu_requested.emit(global_pos, scene_pos)
 
     # -- keys -----------------------------------------------------------------------------------
     def event(self, event: QEvent) -> bool:
@@ -240,9 +305,6 @@ class GraphView(QGraphicsView):
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
-            return
-        if event.key() == Qt.Key.Key_F and not event.modifiers():
-            self.frame(self.gscene.selected_node_ids())
             return
         super().keyPressEvent(event)
 
