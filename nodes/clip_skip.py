@@ -17,6 +17,7 @@ from studio.core.nodetype import Int, Out, Wire, node
                         "SD 2.x and SDXL already use the penultimate layer: there 1 goes one layer deeper")],
     outputs=[Out("clip", "CLIP[$F]")],
     summary=["skip"],
+    aliases=("CLIPSetLastLayer",),
 )
 def clip_skip(ctx: NodeContext, clip: Any, skip: int) -> Any:
     """The same text encoder, read from ``skip`` layers before its usual output (0 = unchanged)."""

@@ -16,6 +16,7 @@ from studio.core.nodetype import Out, String, Wire, node
                            "BREAK starts a new 75-token chunk; long prompts are never cut")],
     outputs=[Out("conditioning", "CONDITIONING[$F]")],
     summary=["text"],
+    aliases=("CLIPTextEncode",),
 )
 def encode(ctx: NodeContext, clip: Any, text: str) -> Any:
     """Encode a prompt with the model's text encoder(s). Prompts longer than 75 tokens are encoded in

@@ -24,6 +24,7 @@ from studio.core.nodetype import Float, Out, Wire, node
     ],
     outputs=[Out("positive", "CONDITIONING[$F]"), Out("negative", "CONDITIONING[$F]")],
     summary=["strength", "start", "end"],
+    aliases=("ControlNetApply", "ControlNetApplyAdvanced"),
 )
 def apply(ctx: NodeContext, positive: Any, negative: Any, control_net: Any, image: Any, strength: float,
           start: float, end: float) -> tuple[Any, Any]:

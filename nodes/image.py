@@ -46,6 +46,7 @@ def _check_pixel_budget(path: Path, size: tuple[int, int]) -> None:
                                                           "next to the workflow, then in the input folder")],
     outputs=[Out("image", "IMAGE"), Out("mask", "MASK")],
     fingerprint=_image_fingerprint,
+    aliases=("LoadImage",),
 )
 def load_image(ctx: NodeContext, image: str) -> tuple[np.ndarray, np.ndarray]:
     """Load an image file, turned upright by its EXIF orientation. Transparent areas become the mask
@@ -177,6 +178,7 @@ def _write_new(folder: Path, prefix: str, n: int, png: bytes, sidecar: str | Non
     outputs=[],
     summary=["prefix"],
     check=lambda params, services: _save_problems(params, services.output_dir),
+    aliases=("SaveImage",),
 )
 def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, embed_workflow: bool,
                strip_metadata: bool = False, sidecar_json: bool = False) -> None:
@@ -219,6 +221,7 @@ def save_image(ctx: NodeContext, images: np.ndarray, folder: str, prefix: str, e
     "image.preview", title="Preview Image", category="Image",
     inputs=[Wire("images", "IMAGE")],
     outputs=[],
+    aliases=("PreviewImage",),
 )
 def preview_image(ctx: NodeContext, images: np.ndarray) -> None:
     """Show the image in the preview pane without saving it."""
@@ -241,6 +244,7 @@ _INTERPOLATION = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["mode", "width", "height"],
+    aliases=("ImageScale", "ImageScaleBy"),
 )
 def scale_image(ctx: NodeContext, image: np.ndarray, mode: str, width: int, height: int, factor: float,
                 method: str, multiple_of_8: bool) -> np.ndarray:

@@ -20,6 +20,7 @@ def _round8(value: int) -> int:
     inputs=[Int("width", 512, min=8, max=8192, step=8), Int("height", 512, min=8, max=8192, step=8),
             Int("batch", 1, min=1, max=64)],
     outputs=[Out("latent", "LATENT")],
+    aliases=("EmptyLatentImage",),
 )
 def empty(ctx: NodeContext, width: int, height: int, batch: int) -> Any:
     """An all-zero latent for text-to-image: the sampler starts from pure noise of this size.
@@ -39,6 +40,7 @@ def empty(ctx: NodeContext, width: int, height: int, batch: int) -> Any:
     "latent.vae_encode", title="VAE Encode", category="Latent",
     inputs=[Wire("vae", "VAE[$F]"), Wire("image", "IMAGE")],
     outputs=[Out("latent", "LATENT[$F]")],
+    aliases=("VAEEncode",),
 )
 def vae_encode(ctx: NodeContext, vae: Any, image: Any) -> Any:
     """Encode an image into the model's latent space (for image-to-image: sample it with denoise < 1).
@@ -59,6 +61,7 @@ def vae_encode(ctx: NodeContext, vae: Any, image: Any) -> Any:
     "latent.vae_decode", title="VAE Decode", category="Latent",
     inputs=[Wire("vae", "VAE[$F]"), Wire("latent", "LATENT[$F]")],
     outputs=[Out("image", "IMAGE")],
+    aliases=("VAEDecode",),
 )
 def vae_decode(ctx: NodeContext, vae: Any, latent: Any) -> np.ndarray:
     """Decode a latent into an image."""

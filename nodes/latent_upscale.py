@@ -23,6 +23,7 @@ METHODS = ("nearest-exact", "bilinear", "area", "bicubic")
     ],
     outputs=[Out("latent", "LATENT[$F]")],
     summary=["mode", "width", "height", "factor"],
+    aliases=("LatentUpscale", "LatentUpscaleBy"),
 )
 def upscale(ctx: NodeContext, latent: Any, mode: str, width: int, height: int, factor: float, method: str,
             crop: bool) -> Any:

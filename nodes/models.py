@@ -52,6 +52,7 @@ def _check(param: str, folder: str) -> Callable[[Mapping[str, Any], RunServices]
     family=_family("checkpoint", "checkpoints", "checkpoint"),
     fingerprint=_fingerprint("checkpoint", "checkpoints"),
     check=_check("checkpoint", "checkpoints"),
+    aliases=("CheckpointLoaderSimple",),
 )
 def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextEncoder, VAEModel]:
     """Load a checkpoint's denoising UNet, text encoder(s) and VAE."""
@@ -67,6 +68,7 @@ def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextE
     family=_family("vae", "vae", "vae"),
     fingerprint=_fingerprint("vae", "vae"),
     check=_check("vae", "vae"),
+    aliases=("VAELoader",),
 )
 def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     """Load a VAE to decode (and encode) images in place of a checkpoint's own."""
@@ -83,6 +85,7 @@ def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     family=_family("controlnet", "controlnet", "controlnet"),
     fingerprint=_fingerprint("controlnet", "controlnet"),
     check=_check("controlnet", "controlnet"),
+    aliases=("ControlNetLoader",),
 )
 def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet:
     """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer."""

@@ -27,6 +27,7 @@ from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
     ],
     outputs=[Out("latent", "LATENT[$F]")],
     summary=["seed", "steps", "cfg", "sampler"],
+    aliases=("KSampler", "KSamplerAdvanced"),
 )
 def sampler(ctx: NodeContext, model: Any, positive: Any, negative: Any, latent: Any, seed: int, steps: int,
             cfg: float, sampler: str, scheduler: str, denoise: float, seed_control: str = "fixed") -> Any:

@@ -12,8 +12,33 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+NOTE = """### Canny → ControlNet
+The **edges** of the photo steer the layout.
+- lower *strength* for looser control
+- *Scale Image* is bypassed: un-bypass it (Ctrl+B) to work smaller"""
+
+
+def dress_up(w: Any) -> None:
+    """What people do to a shared workflow: groups, a note, and a bypassed node."""
+    g = w.graph
+    by_type = {n.type_id: n.id for n in g.nodes.values()}
+    load, canny = by_type["image.load"], by_type["preprocess.canny"]
+    w.graph.set_pos(load, (-340.0, 460.0))
+    link = g.links[next(k for k in g.links if k[0] == canny)]
+    scale = w.editor.insert_on_wire(link, "image.scale", (0.0, 460.0))
+    w.editor.toggle_mode([scale], "bypass")
+    control = next(gr for gr in g.groups if gr.title == "Control")
+    w.editor.edit_group(control.id, rect=(-360.0, 420.0, 1020.0, 480.0))
+    w._select([n.id for n in g.nodes.values() if n.type_id == "text.encode"])
+    w.editor.edit_group(w.group_selection(), title="Prompts", color="#3f6b3a")
+    note = w.editor.add_node("util.note", (-340.0, 0.0))
+    w.editor.set_param(note, "text", NOTE)
+    w.scene.clearSelection()
 
 
 def main() -> int:
@@ -33,7 +58,15 @@ def main() -> int:
     for _ in range(20):
         app.processEvents()
         time.sleep(0.05)
+    dress_up(w)
+    for _ in range(10):
+        app.processEvents()
+        time.sleep(0.05)
     w.view.frame()
+    w.view.resetTransform()  # close enough to read: the left of the graph, where the groups are
+    w.view.scale(0.66, 0.66)
+    w.view.zoom_changed.emit(w.view.zoom)
+    w.view.centerOn(300, 420)
     for node in w.graph.nodes.values():  # two runs, seeds s and s+1: two results in the history
         if node.type_id == "sample.sampler":
             w.editor.set_param(node.id, "seed_control", "increment")

@@ -19,6 +19,7 @@ from studio.core.nodetype import Float, Int, Out, Wire, node
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["low", "high"],
+    aliases=("Canny", "CannyEdgePreprocessor"),
 )
 def canny(ctx: NodeContext, image: np.ndarray, low: int, high: int, blur: float) -> np.ndarray:
     """Find edges with OpenCV's Canny detector; the result is a 3-channel white-on-black edge map."""

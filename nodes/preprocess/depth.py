@@ -23,6 +23,7 @@ MODELS = ("depth-anything-v2-small", "depth-anything-v2-base", "depth-anything-v
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["model", "detect_resolution"],
+    aliases=("DepthAnythingPreprocessor", "MiDaS-DepthMapPreprocessor"),
 )
 def depth(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: int) -> np.ndarray:
     """Estimate depth and normalise it to a grey hint: near is white, far is black."""

@@ -13,6 +13,7 @@ from studio.core.nodetype import Out, Wire, node
     "preprocess.invert", title="Invert", category="Preprocess",
     inputs=[Wire("image", "IMAGE")],
     outputs=[Out("image", "IMAGE")],
+    aliases=("ImageInvert",),
 )
 def invert(ctx: NodeContext, image: np.ndarray) -> np.ndarray:
     """Swap black and white (every channel becomes 1 − value)."""

@@ -23,6 +23,7 @@ from .common import detect_resolution
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["min_length", "min_score"],
+    aliases=("M-LSDPreprocessor",),
 )
 def mlsd(ctx: NodeContext, image: np.ndarray, detect_resolution: int, min_length: float,
          min_score: float) -> np.ndarray:

@@ -21,6 +21,7 @@ from .common import detect_resolution, each_frame
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["threshold", "thickness"],
+    aliases=("ScribblePreprocessor",),
 )
 def scribble(ctx: NodeContext, image: np.ndarray, detect_resolution: int, threshold: float,
              thickness: int) -> np.ndarray:

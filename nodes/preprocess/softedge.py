@@ -20,6 +20,7 @@ from .common import detect_resolution, each_frame
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["detect_resolution", "contrast"],
+    aliases=("HEDPreprocessor", "PiDiNetPreprocessor"),
 )
 def softedge(ctx: NodeContext, image: np.ndarray, detect_resolution: int, contrast: float) -> np.ndarray:
     """Grey-level outlines, white on black, from colour gradients at several scales (no model download)."""

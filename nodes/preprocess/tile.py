@@ -19,6 +19,7 @@ from studio.core.nodetype import Float, Out, Wire, node
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["downsample", "blur"],
+    aliases=("TilePreprocessor",),
 )
 def tile(ctx: NodeContext, image: np.ndarray, downsample: float, blur: float) -> np.ndarray:
     """Downsample (area) and upsample (bicubic), then blur: the same size, less detail."""

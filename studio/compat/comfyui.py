@@ -1,7 +1,9 @@
 """ComfyUI workflows (API prompt or UI file, as JSON) → our graph, and a report of what changed.
 
 Each ComfyUI node becomes one of ours with its values translated to our meanings; what has no
-counterpart becomes a placeholder node that keeps the class, values and wires. Nothing is run.
+counterpart becomes a placeholder node that keeps the class, values and wires. Editor matter comes
+along: reroutes, notes, muted and bypassed nodes (wired as in the file: a run plan routes around
+them), collapse and colours. Nothing is run.
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from studio.core.graph import MAX_PORTS, Graph, GraphError, Link, Node
+from studio.core.graph import BYPASS, MAX_PORTS, MUTE, Graph, GraphError, Link, Node
 from studio.core.registry import Registry
 from studio.core.workflow import MAX_NODES
 
-from .comfyui_parse import CDoc, CNode, is_api, is_ui, parse_api, parse_ui, resolve
+from .comfyui_parse import (
+    BYPASSED,
+    MUTED,
+    CDoc,
+    CNode,
+    bypass_input,
+    is_api,
+    is_ui,
+    parse_api,
+    parse_ui,
+    resolve,
+)
 from .comfyui_schema import CONTROL_AFTER_GENERATE, SPECS
 from .jsonsafe import Reader, check_plain
 from .layout import auto_layout
@@ -26,6 +39,9 @@ from .sigmas import step_fraction
 
 NAMESPACE = uuid.UUID("a3c5e1d2-7f40-4b8e-9a61-2f0d6c8b4e17")
 PLACEHOLDER_PREFIX = "comfyui."
+# A bypassed unknown node with more wire ports than this is muted instead: real nodes have a handful,
+# and routing a bypass costs (here, and each time a run is planned) the square of the port count.
+_BYPASS_MAX_PORTS = 16
 _NAMESPACE_BYTES = NAMESPACE.bytes
 
 
@@ -68,7 +84,7 @@ def import_comfyui(data: Any, registry: Registry, *, source: str | None = None,
     report = ImportReport(f"ComfyUI ({kind})")
     if isinstance(data.get("definitions"), dict) and data["definitions"].get("subgraphs"):
         report.unmapped("subgraphs are not expanded: each subgraph node is kept as a placeholder")
-    nodes = resolve(doc, report, r)
+    nodes = resolve(doc, report)
     graph = _Builder(doc, nodes, registry, report, r).build()
     if any(n.type_id == "sample.sampler" for n in graph.nodes.values()):
         report.info(_SAME_RESULT)
@@ -83,11 +99,15 @@ class _Builder:
         self.outs: dict[tuple[str, int], tuple[str, str]] = {}  # (ComfyUI id, slot) → (our id, port)
         self.ins: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (ComfyUI id, input) → our ports
         self.controls: list[tuple[str, CNode, float, float]] = []  # ControlNet percents to convert
+        self.made: dict[str, str] = {}  # ComfyUI id → our node id
+        self.slots: dict[tuple[str, str], int] = {}  # (our id, output port) → ComfyUI output slot
 
     def build(self) -> Graph:
         for c in self.nodes.values():
-            TRANSLATORS.get(c.class_type, _placeholder)(self, c)
+            (EDITOR_TRANSLATORS.get(c.class_type) or TRANSLATORS.get(c.class_type, _placeholder))(self, c)
         self._wire()
+        self._style()
+        self._modes()
         self._convert_control_percents()
         for i, g in enumerate(self.doc.groups):
             self.graph.add_group(g.title, g.rect, g.color, group_id=str(uuid.uuid5(NAMESPACE, f"group/{i}")))
@@ -154,9 +174,14 @@ class _Builder:
         for comfy_name, ports in inputs.items():
             ports = (ports,) if isinstance(ports, str) else tuple(ports)
             self.ins[(c.id, comfy_name)] = [(node.id, p) for p in ports]
-        for slot, port in enumerate(outputs):
-            self.outs[(c.id, slot)] = (node.id, port)
+        self._made(c, node.id, outputs)
         return node.id
+
+    def _made(self, c: CNode, node_id: str, outputs: Sequence[str]) -> None:
+        self.made[c.id] = node_id
+        for slot, port in enumerate(outputs):
+            self.outs[(c.id, slot)] = (node_id, port)
+            self.slots.setdefault((node_id, port), slot)
 
     # -- links ----------------------------------------------------------------------------------
     def _wire(self) -> None:
@@ -164,15 +189,117 @@ class _Builder:
             for name, (src, slot) in c.links.items():
                 targets = self.ins.get((c.id, name))
                 if not targets:
-                    self.report.dropped(f"{c.label}: input {name!r} has no counterpart; its wire is dropped")
+                    self.report.dropped(f"{c.label}: {_input(name)} has no counterpart; its wire is dropped")
                     continue
                 source = self.outs.get((src, slot))
                 if source is None:
-                    self.report.dropped(f"{c.label}: input {name!r} is fed by output {slot} of "
-                                        f"{self.nodes[src].label}, which has no counterpart; left unconnected")
+                    feeder = self.doc.nodes[src]
+                    if feeder.class_type == "PrimitiveNode":
+                        self.report.dropped(f"{c.label}: {_input(name)} is fed by {feeder.label}, a widget value "
+                                            "with no counterpart here; left unconnected")
+                    else:
+                        self.report.dropped(f"{c.label}: {_input(name)} is fed by output {slot} of "
+                                            f"{feeder.label}, which has no counterpart; left unconnected")
                     continue
                 for dst, port in targets:
                     self.graph.insert_link(Link(source[0], source[1], dst, port))
+
+    # -- editor matter --------------------------------------------------------------------------
+    def _style(self) -> None:
+        for c in self.nodes.values():
+            node = self.graph.nodes.get(self.made.get(c.id, ""))
+            if node is not None:
+                node.collapsed, node.color = c.collapsed, c.color
+
+    def _modes(self) -> None:
+        """Muted nodes stay muted; bypassed nodes stay bypassed where our bypass hands every used
+        output what ComfyUI's does, and are muted (and reported) where it cannot."""
+        changed = [c for c in self.nodes.values() if c.mode in (MUTED, BYPASSED) and c.id in self.made]
+        if not changed:
+            return
+        used: dict[str, set[str]] = {}  # indexed once: asking the graph per node would be quadratic
+        for lk in self.graph.links.values():
+            used.setdefault(lk.src, set()).add(lk.src_port)
+        for c in changed:
+            node = self.graph.nodes[self.made[c.id]]
+            nt = self.registry.get(node.type_id)
+            if nt is not None and (nt.editor_only or nt.passthrough):
+                continue  # ComfyUI routes through reroutes and shows notes whatever their mode
+            if c.mode == MUTED:
+                node.mode = MUTE
+                continue
+            ports = sorted(used.get(node.id, ()), key=lambda p: self.slots.get((node.id, p), 0))
+            if nt is None and max(len(node.placeholder_inputs), len(node.placeholder_outputs)) > _BYPASS_MAX_PORTS:
+                why: str | None = f"it has more than {_BYPASS_MAX_PORTS} inputs or outputs, too many to route here"
+            else:
+                why = self._bypass_trouble(c, node, ports)
+            if why is not None and nt is None and self._reorder_for_bypass(c, node, ports):
+                why = self._bypass_trouble(c, node, ports)
+            # Set directly: the graph's own check (set_mode) is the one just made.
+            node.mode = BYPASS if why is None else MUTE
+            if why is not None:
+                self.report.approximated(f"{c.label}: bypassed in ComfyUI, but {why}; imported muted instead, so "
+                                         "what needs it does not run")
+
+    def _bypass_trouble(self, c: CNode, node: Node, ports: list[str]) -> str | None:
+        """Why bypassing our node would not do what ComfyUI does, or None."""
+        problem, through = self._bypass_rule(node)
+        if problem:
+            return "here " + problem.removesuffix(" (mute it instead)")
+        for port in ports:
+            name = through(port)
+            ours = self._source_of(node.id, name) if name is not None else None
+            if ours != self._comfy_bypass_source(c, node, port):
+                return f"here its {port} output would pass on its {name} input, which is not what ComfyUI passes on"
+        return None
+
+    def _bypass_rule(self, node: Node) -> tuple[str | None, Callable[[str], str | None]]:
+        """Why ``node`` cannot be bypassed (or None), and the input its bypass hands each output.
+        A placeholder's ports are untyped (ANY), so the graph's rule comes down to position: output i
+        passes on input i, or input 0 past the last input. Worked out here in one pass, as the graph
+        would build every port anew for each output."""
+        if self.registry.get(node.type_id) is not None:
+            return self.graph.bypass_problem(node.id), lambda port: self.graph.bypass_source(node, port)
+        ins, outs = node.placeholder_inputs, node.placeholder_outputs
+        if outs and not ins:
+            return f"{self.graph.title_of(node)} has no input to pass on to its {outs[0]} output", lambda port: None
+        index = {name: i for i, name in enumerate(outs)}
+        return None, lambda port: ins[index[port]] if index[port] < len(ins) else ins[0]
+
+    def _comfy_bypass_source(self, c: CNode, node: Node, port: str) -> tuple[str, str] | None:
+        """Our output that ComfyUI's bypass hands to ``port`` (None: nothing)."""
+        name = bypass_input(c, self.slots.get((node.id, port), 0))
+        link = c.links.get(name) if name is not None else None
+        return self.outs.get(link) if link is not None else None
+
+    def _reorder_for_bypass(self, c: CNode, node: Node, ports: list[str]) -> bool:
+        """Reorder a placeholder's inputs so that its bypass routes each used output as ComfyUI does.
+        Its ports are untyped (ANY): output i passes on input i (input 0 past the last input), so the
+        input ComfyUI would pick must sit at that position. False where no order does it."""
+        names = list(node.placeholder_inputs)
+        if not names or len(names) > _BYPASS_MAX_PORTS:
+            return False
+        feeds = {n: self._source_of(node.id, n) for n in names}
+        outputs = list(node.placeholder_outputs)
+        allowed: dict[int, set[str]] = {}  # position → the inputs that may sit there
+        for port in ports:
+            want = self._comfy_bypass_source(c, node, port)
+            fits = {n for n in names if feeds[n] == want}
+            index = outputs.index(port)
+            pos = index if index < len(names) else 0
+            allowed[pos] = allowed.get(pos, fits) & fits
+        order = _assign(names, allowed)
+        if order is None:
+            return False
+        if order != names:
+            node.placeholder_inputs = tuple(order)
+            self.report.info(f"{c.label}: inputs listed as {', '.join(order)}, so that bypassing it passes on "
+                             "what ComfyUI passes on")
+        return True
+
+    def _source_of(self, node_id: str, port: str) -> tuple[str, str] | None:
+        lk = self.graph.links.get((node_id, port))
+        return (lk.src, lk.src_port) if lk is not None else None
 
     def downstream_schedulers(self) -> dict[str, str]:
         """For every node that feeds a sampler (directly or not): the scheduler of the nearest one.
@@ -229,9 +356,35 @@ def _placeholder(b: _Builder, c: CNode) -> str:
     b.graph.insert_node(node)
     for name in node.placeholder_inputs:
         b.ins[(c.id, name)] = [(node.id, name)]
-    for slot, name in enumerate(outputs):
-        b.outs[(c.id, slot)] = (node.id, name)
+    b._made(c, node.id, outputs)
     return node.id
+
+
+def _assign(names: list[str], allowed: dict[int, set[str]]) -> list[str] | None:
+    """An order of ``names`` with an allowed name at each constrained position (a bipartite matching,
+    by augmenting paths), the other names keeping their order; None where there is none."""
+    rank = {name: i for i, name in enumerate(names)}
+    choices = {pos: sorted(fits, key=rank.__getitem__) for pos, fits in allowed.items()}
+    match: dict[str, int] = {}  # name → position
+
+    def place(pos: int, seen: set[str]) -> bool:
+        for name in choices[pos]:
+            if name not in seen:
+                seen.add(name)
+                if name not in match or place(match[name], seen):
+                    match[name] = pos
+                    return True
+        return False
+
+    if not all(place(pos, set()) for pos in sorted(allowed)):
+        return None
+    at = {pos: name for name, pos in match.items()}
+    rest = iter(n for n in names if n not in match)
+    return [at[i] if i in at else next(rest) for i in range(len(names))]
+
+
+def _input(name: str) -> str:
+    return f"input {name!r}" if name else "its input"  # a Reroute's one input has no name
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -466,13 +619,34 @@ def _image_invert(b: _Builder, c: CNode) -> None:
     b.add(c, "preprocess.invert", {}, {"image": "image"}, ["image"])
 
 
-def _unsupported(why: str) -> Callable[[_Builder, CNode], None]:
-    def translate(b: _Builder, c: CNode) -> None:
-        b.report.unmapped(f"{c.label}: {why}; kept as a placeholder with its settings; the workflow will not "
-                          "run until it is replaced")
+class _Unsupported:
+    """A class we know but cannot run yet: a placeholder, and a report line saying why."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def __call__(self, b: _Builder, c: CNode) -> None:
+        if c.mode in (MUTED, BYPASSED):
+            mode = "bypassed" if c.mode == BYPASSED else "muted"
+            b.report.unmapped(f"{c.label}: {self.why}; kept as a placeholder with its settings, {mode} as in "
+                              "ComfyUI")
+        else:
+            b.report.unmapped(f"{c.label}: {self.why}; kept as a placeholder with its settings; the workflow will "
+                              "not run until it is replaced")
         _placeholder(b, c)
 
-    return translate
+
+def _reroute(b: _Builder, c: CNode) -> None:
+    names = [*c.input_names, *c.links]  # a Reroute has one input; ComfyUI leaves it unnamed
+    b.add(c, "util.reroute", {}, {names[0]: "value"} if names else {}, ["value"])
+
+
+def _note(b: _Builder, c: CNode) -> None:
+    text = c.values.get("text", "")
+    if not isinstance(text, str):
+        b.report.dropped(f"{c.label}: its text is not text; the note is left empty")
+        text = ""
+    b.add(c, "util.note", {"text": text}, {}, [])
 
 
 TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
@@ -497,12 +671,20 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     "LatentUpscale": _latent_upscale,
     "LatentUpscaleBy": _latent_upscale_by,
     "CLIPSetLastLayer": _clip_set_last_layer,
-    "LoraLoader": _unsupported("LoRA is not supported yet (remove it and wire MODEL and CLIP past it to run "
-                               "without the LoRA)"),
-    "LoraLoaderModelOnly": _unsupported("LoRA is not supported yet (remove it and wire MODEL past it to run "
-                                        "without the LoRA)"),
-    "SetLatentNoiseMask": _unsupported("inpainting with a noise mask is not supported yet"),
-    "VAEEncodeForInpaint": _unsupported("inpainting is not supported yet"),
+    "LoraLoader": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
+    "LoraLoaderModelOnly": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
+    "SetLatentNoiseMask": _Unsupported("inpainting with a noise mask is not supported yet"),
+    "VAEEncodeForInpaint": _Unsupported("inpainting is not supported yet"),
+}
+
+
+# Classes we do not translate but cannot run: a placeholder each, as for unknown classes.
+UNSUPPORTED = frozenset(name for name, fn in TRANSLATORS.items() if isinstance(fn, _Unsupported))
+# Editor matter: nodes of the ComfyUI canvas that never reach its API prompt.
+EDITOR_TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
+    "Reroute": _reroute,
+    "Note": _note,
+    "MarkdownNote": _note,
 }
 
 

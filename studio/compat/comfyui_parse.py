@@ -1,24 +1,27 @@
 """ComfyUI's two file formats → one neutral list of nodes with named values and resolved wires.
 
 API prompts (``{id: {"class_type", "inputs"}}``) already name every value; UI files store widget
-values by position and carry editor-only matter: Reroute and Primitive nodes, muted nodes (mode 2,
-never run) and bypassed nodes (mode 4, inputs pass through to same-typed outputs). All of that is
-resolved here, so the translator sees only nodes that would run, wired as ComfyUI would run them.
+values by position and carry editor matter: Reroute, Note and Primitive nodes, muted nodes (mode 2,
+never run), bypassed nodes (mode 4, inputs pass through to same-typed outputs), collapse and colours.
+All of it is kept for the builder except Primitive nodes, whose values already sit in the widgets
+they feed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from studio.core.graph import MAX_PORTS
 
-from .comfyui_schema import CONTROL_AFTER_GENERATE, FRONTEND_ONLY, SPECS
+from .comfyui_schema import CONTROL_AFTER_GENERATE, SPECS
 from .jsonsafe import Reader
 from .report import ImportReport
 
 MUTED, BYPASSED = 2, 4
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 # Slots are list positions we may have to fill with names: bound them before anything grows a list.
 MAX_SLOT = MAX_PORTS - 1
 
@@ -41,6 +44,8 @@ class CNode:
     pos: tuple[float, float] | None = None
     title: str | None = None
     mode: int = 0
+    collapsed: bool = False
+    color: str | None = None  # "#rrggbb"
 
     def set_title(self, title: Any) -> None:
         """Keep a title only where the user gave one (not ComfyUI's default display name)."""
@@ -65,6 +70,14 @@ class CDoc:
     kind: str  # "api" or "ui"
     nodes: dict[str, CNode]
     groups: list[CGroup] = field(default_factory=list)
+
+
+def hex_color(value: Any) -> str | None:
+    """``#rgb`` or ``#rrggbb`` (ComfyUI writes both) as ``#rrggbb``; None for anything else."""
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        return None
+    digits = value[1:].lower()
+    return "#" + ("".join(ch * 2 for ch in digits) if len(digits) == 3 else digits)
 
 
 def is_api(data: dict[str, Any]) -> bool:
@@ -209,6 +222,10 @@ def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
         pos = r.point(raw.get("pos"), f"{path}.pos", 2)
         node.pos = (pos[0], pos[1]) if pos else None
         node.set_title(raw.get("title"))
+        flags = raw.get("flags")
+        node.collapsed = isinstance(flags, dict) and flags.get("collapsed") is True
+        # The title bar's colour; a node given only a body colour takes that.
+        node.color = hex_color(raw.get("color")) or hex_color(raw.get("bgcolor"))
         outputs = r.arr(raw.get("outputs") or [], f"{path}.outputs")
         if len(outputs) > MAX_PORTS:
             raise r.fail(f"{path}.outputs", f"{node.label} has {len(outputs)} outputs; at most {MAX_PORTS} are allowed")
@@ -254,8 +271,7 @@ def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:
             continue
         title, color = raw.get("title"), raw.get("color")
         title = title if isinstance(title, str) else ""
-        color = color if isinstance(color, str) and color else None
-        groups.append(CGroup(title, (rect[0], rect[1], rect[2], rect[3]), color))
+        groups.append(CGroup(title, (rect[0], rect[1], rect[2], rect[3]), hex_color(color)))
     return CDoc("ui", nodes, groups)
 
 
@@ -292,31 +308,14 @@ def _inputs_from_table(node: CNode, entries: list[tuple[str, int, str, int, str]
     node.input_names = names or list(node.links)
 
 
-# --- editor-only matter ---------------------------------------------------------------------------
+# --- editor matter ---------------------------------------------------------------------------------
 
 
-def resolve(doc: CDoc, report: ImportReport, r: Reader) -> dict[str, CNode]:
-    """The nodes that would run, each wire traced through Reroutes and bypassed nodes."""
-    for node in doc.nodes.values():
-        if node.class_type in FRONTEND_ONLY:
-            if node.class_type in ("Note", "MarkdownNote"):
-                report.dropped(f"{node.label}: an editor note")
-        elif node.mode == MUTED:
-            report.dropped(f"{node.label}: muted in ComfyUI (never runs)")
-        elif node.mode == BYPASSED:
-            report.dropped(f"{node.label}: bypassed in ComfyUI; its inputs are wired through to its outputs")
-    kept = {cid: n for cid, n in doc.nodes.items()
-            if n.class_type not in FRONTEND_ONLY and n.mode not in (MUTED, BYPASSED)}
-    traced_memo: dict[tuple[str, int], tuple[str, int] | None] = {}
+def resolve(doc: CDoc, report: ImportReport) -> dict[str, CNode]:
+    """The nodes to build: all but Primitive nodes (their values are mirrored in the widgets they feed).
+    Reroutes, notes, muted and bypassed nodes are kept and wired as in the file."""
+    kept = {cid: n for cid, n in doc.nodes.items() if n.class_type != "PrimitiveNode"}
     for node in kept.values():
-        for name, (src, slot) in list(node.links.items()):
-            traced = _trace(doc.nodes, src, slot, r, node, name, traced_memo)
-            if traced is None:
-                del node.links[name]
-                report.dropped(f"{node.label}: input {name!r} was fed by a muted or bypassed node with "
-                               "nothing to pass on; it is left unconnected")
-            else:
-                node.links[name] = traced
         for name, (src, _slot) in node.wired_params.items():
             if doc.nodes[src].class_type != "PrimitiveNode":
                 report.dropped(f"{node.label}: parameter {name!r} was wired from "
@@ -324,48 +323,10 @@ def resolve(doc: CDoc, report: ImportReport, r: Reader) -> dict[str, CNode]:
     return kept
 
 
-def _trace(nodes: dict[str, CNode], src: str, slot: int, r: Reader, dst: CNode, name: str,
-           memo: dict[tuple[str, int], tuple[str, int] | None]) -> tuple[str, int] | None:
-    """The output that really feeds a wire, through Reroutes and bypassed nodes. Every hop's answer
-    is memoised, so many wires sharing one long chain cost the chain once, not once each."""
-    hops: list[tuple[str, int]] = []
-    on_path: set[tuple[str, int]] = set()
-    result: tuple[str, int] | None
-    while True:
-        key = (src, slot)
-        if key in memo:
-            result = memo[key]
-            break
-        if key in on_path:
-            raise r.fail(f"{dst.path}.inputs ({name})", "the wire runs in a loop through Reroute or bypassed nodes")
-        hops.append(key)
-        on_path.add(key)
-        node = nodes[src]
-        if node.class_type == "Reroute":
-            nxt = next(iter(node.links.values()), None)
-        elif node.mode == BYPASSED:
-            nxt = _bypass_source(node, slot)
-        elif node.mode == MUTED or node.class_type in FRONTEND_ONLY:
-            nxt, result = None, None
-        else:
-            result = key
-            break
-        if nxt is None:
-            result = None
-            break
-        src, slot = nxt
-    for hop in hops:
-        memo[hop] = result
-    return result
-
-
-def _bypass_source(node: CNode, slot: int) -> tuple[str, int] | None:
-    """ComfyUI's bypass: an output takes the input at the same position if its type matches, else the
-    first input of that type."""
+def bypass_input(node: CNode, slot: int) -> str | None:
+    """The input ComfyUI hands to output ``slot`` of a bypassed node: the input at the same position
+    if its type matches, else the first input of that type; None where no input has it."""
     out_type = node.output_types[slot] if slot < len(node.output_types) else "*"
     names = node.input_names
     candidates = ([names[slot]] if slot < len(names) else []) + list(names)
-    for name in candidates:
-        if node.input_types.get(name, "*") == out_type and name in node.links:
-            return node.links[name]
-    return None
+    return next((name for name in candidates if node.input_types.get(name, "*") == out_type), None)

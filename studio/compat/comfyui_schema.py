@@ -23,13 +23,15 @@ class ComfySpec:
 
 
 CONTROL_AFTER_GENERATE = frozenset({"fixed", "increment", "decrement", "randomize"})
-# Nodes that exist only in the ComfyUI editor: they never reach the API prompt.
-FRONTEND_ONLY = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})
+# Notes exist only in the ComfyUI editor (never in an API prompt); their text is their one widget.
+_NOTE_TEXT = (("text", ""),)
 
 _SAMPLER_INPUTS = (("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
                    ("latent_image", "LATENT"))
 
 SPECS: dict[str, ComfySpec] = {
+    "Note": ComfySpec("Note", widgets=_NOTE_TEXT),
+    "MarkdownNote": ComfySpec("Markdown Note", widgets=_NOTE_TEXT),
     "CheckpointLoaderSimple": ComfySpec(
         "Load Checkpoint", widgets=(("ckpt_name", ""),),
         outputs=(("MODEL", "MODEL"), ("CLIP", "CLIP"), ("VAE", "VAE"))),

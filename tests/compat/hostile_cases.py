@@ -162,9 +162,10 @@ def ui_unknown_chain_without_inputs(d: Path) -> Path:
     return _json(d, "chain.json", ui_doc(nodes, links))
 
 
-@case("loads", r"bypassed")
+@case("loads")
 def ui_bypassed_chain_fanning_out(d: Path) -> Path:
-    """A chain of 5,000 bypassed nodes, each also feeding a preview: every preview traces the chain."""
+    """A chain of 5,000 bypassed nodes (kept bypassed), each also feeding a preview: every preview's
+    input is traced through the chain when the run is planned."""
     n = 5000
     nodes = [{"id": 1, "type": "LoadImage", "widgets_values": ["x.png", "image"],
               "outputs": [{"name": "IMAGE", "type": "IMAGE"}, {"name": "MASK", "type": "MASK"}]}]
@@ -181,6 +182,38 @@ def ui_bypassed_chain_fanning_out(d: Path) -> Path:
         nodes.append({"id": 100_000 + i, "type": "PreviewImage",
                       "inputs": [{"name": "images", "type": "IMAGE", "link": link_id}]})
     return _json(d, "fan.json", ui_doc(nodes, links))
+
+
+def _bypassed_unknowns(n: int, k: int) -> dict:
+    """``n`` bypassed unknown nodes with ``k`` typed inputs, fed by two sources in turn, and ``k``
+    outputs typed as another position's input, each feeding a sink."""
+    nodes: list[dict] = [{"id": 1, "type": "Source", "outputs": [{"name": "A", "type": "T"}, {"name": "B", "type": "T"}]}]
+    links = []
+    for j in range(n):
+        node_id = 10 + 2 * j
+        inputs, outputs, sink = [], [], []
+        for i in range(k):
+            links.append([len(links) + 1, 1, i % 2, node_id, i, "T"])
+            inputs.append({"name": f"in{i}", "type": f"T{i}", "link": len(links)})
+        for i in range(k):
+            links.append([len(links) + 1, node_id, i, node_id + 1, i, "*"])
+            outputs.append({"name": f"out{i}", "type": f"T{(7 * i + 3) % k}"})
+            sink.append({"name": f"in{i}", "type": "*", "link": len(links)})
+        nodes.append({"id": node_id, "type": "Mystery", "mode": 4, "inputs": inputs, "outputs": outputs})
+        nodes.append({"id": node_id + 1, "type": "Sink", "inputs": sink})
+    return ui_doc(nodes, links)
+
+
+@case("loads", r"so that bypassing it passes on")
+def ui_bypassed_unknown_nodes_reordered(d: Path) -> Path:
+    """Every node's inputs are reordered so that its bypass routes as ComfyUI's does."""
+    return _json(d, "reorder.json", _bypassed_unknowns(400, 16))
+
+
+@case("loads", r"too many to route here")
+def ui_bypassed_unknown_nodes_with_many_ports(d: Path) -> Path:
+    """Bypassed unknown nodes of 200 ports each: muted, as routing them would cost the square of that."""
+    return _json(d, "ports.json", _bypassed_unknowns(120, 200))
 
 
 @case("loads", r"thresholds 1e\+308/1e\+308")

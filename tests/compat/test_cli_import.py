@@ -52,6 +52,7 @@ def test_import_of_broken_input_exits_2_and_writes_nothing(tmp_path, capsys):
 def test_validate_accepts_comfyui_files(capsys):
     assert main(["validate", str(CORPUS / "txt2img.ui.json")]) == 0
     captured = capsys.readouterr()
-    assert "ok (7 nodes, 9 links)" in captured.out and "imported from ComfyUI" in captured.err
+    # seven nodes that run, a reroute on the VAE wire and a note (the seed's Primitive is not a node here)
+    assert "ok (9 nodes, 10 links)" in captured.out and "imported from ComfyUI" in captured.err
     assert main(["validate", str(CORPUS / "inpaint.api.json")]) == 2
     assert "comfyui.VAEEncodeForInpaint" in capsys.readouterr().out

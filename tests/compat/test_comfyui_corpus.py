@@ -8,6 +8,7 @@ import pytest
 
 from studio.compat import import_comfyui, load_any
 from studio.compat.comfyui import TRANSLATORS
+from studio.core.plan import plan_run
 from studio.core.registry import default_registry
 from studio.core.workflow import dumps, loads
 
@@ -164,8 +165,24 @@ EXPECTED: dict[str, dict] = {
             ("8", "image", "9", "images")},
     },
 }
-# Present only in the UI files: editor-only nodes, muted and bypassed nodes.
-UI_ONLY_IDS = {"txt2img": ["10", "11", "12"], "two_controlnets": ["15", "16"]}
+# Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
+# nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.
+# (txt2img's Primitive #12 on the seed is no node here: its value is the sampler's seed.)
+UI_ONLY: dict[str, dict] = {
+    "txt2img": {
+        "nodes": {"10": ("util.reroute", {}, "normal"),
+                  "11": ("util.note", {"text": "Default workflow, lightly edited."}, "normal")},
+        "replaces": {("4", "vae", "8", "vae")},
+        "links": {("4", "vae", "10", "value"), ("10", "value", "8", "vae")},
+    },
+    "two_controlnets": {
+        "nodes": {"15": ("image.scale", {"mode": "size", "width": 768, "height": 768, "method": "lanczos"}, "bypass"),
+                  "16": ("image.preview", {}, "mute")},
+        "replaces": {("4", "image", "5", "image")},
+        "links": {("4", "image", "15", "image"), ("15", "image", "5", "image"), ("5", "image", "16", "images")},
+    },
+}
+ALL_IDS = [str(i) for i in range(1, 20)]
 
 
 def _import(flow: str, fmt: str):
@@ -177,16 +194,22 @@ def _import(flow: str, fmt: str):
 @pytest.mark.parametrize("flow", FLOWS)
 def test_corpus_node_by_node(flow, fmt):
     graph, report = _import(flow, fmt)
-    expected = EXPECTED[flow]
-    nodes, links = comfy_view(graph, [*expected["nodes"], *UI_ONLY_IDS.get(flow, [])])
-    assert set(nodes) == set(expected["nodes"])
-    for cid, (type_id, params) in expected["nodes"].items():
+    expected = {cid: (*spec, "normal") for cid, spec in EXPECTED[flow]["nodes"].items()}
+    expected_links = EXPECTED[flow]["links"]
+    extra = UI_ONLY.get(flow) if fmt == "ui" else None
+    if extra is not None:
+        expected.update(extra["nodes"])
+        assert extra["replaces"] <= expected_links
+        expected_links = (expected_links - extra["replaces"]) | extra["links"]
+    nodes, links = comfy_view(graph, list(expected))
+    assert set(nodes) == set(expected)
+    for cid, (type_id, params, mode) in expected.items():
         node = nodes[cid]
-        assert node.type_id == type_id, cid
+        assert (node.type_id, node.mode) == (type_id, mode), cid
         for key, value in params.items():
             assert node.params[key] == pytest.approx(value) if isinstance(value, float) else node.params[key] == value, \
                 f"{flow}.{fmt} #{cid} {key}: {node.params[key]!r} != {value!r}"
-    assert links == expected["links"]
+    assert links == expected_links
     assert report.source.startswith("ComfyUI")
 
 
@@ -204,8 +227,9 @@ def test_every_mapped_class_is_in_the_corpus_in_both_formats():
 
 def test_ui_positions_titles_and_groups_are_kept():
     graph, _ = _import("txt2img", "ui")
-    nodes, _ = comfy_view(graph, ["3", "4", "5", "6", "7", "8", "9"])
+    nodes, _ = comfy_view(graph, ALL_IDS)
     assert nodes["4"].pos == (26.0, 474.0) and nodes["3"].pos == (863.0, 186.0)
+    assert nodes["10"].pos == (1000.0, 500.0) and nodes["11"].pos == (20.0, 40.0)
     assert nodes["7"].title == "Negative" and nodes["6"].title is None
     assert [(g.title, g.rect, g.color) for g in graph.groups] == [("Prompts", (400.0, 100.0, 420.0, 400.0), "#3f789e")]
 
@@ -217,13 +241,22 @@ def test_api_imports_are_laid_out_in_columns():
     assert xs == sorted(xs) and len(set(xs)) == 5
 
 
-def test_ui_editor_matter_is_resolved_and_reported():
-    _, report = _import("txt2img", "ui")  # Reroute on the VAE, Primitive on the seed, a Note
-    assert report.of_kind("dropped") == ["Note #11: an editor note"]
-    _, report = _import("two_controlnets", "ui")
-    dropped = report.of_kind("dropped")
-    assert any("ImageScale #15" in d and "bypassed" in d for d in dropped)
-    assert any("PreviewImage #16" in d and "muted" in d for d in dropped)
+def test_ui_editor_matter_is_kept_and_planned_around():
+    graph, report = _import("txt2img", "ui")  # Reroute on the VAE, Primitive on the seed, a Note
+    assert report.of_kind("dropped") == [] and report.of_kind("unmapped") == []
+    nodes, _ = comfy_view(graph, ALL_IDS)
+    plan = plan_run(graph)
+    assert plan.inputs[nodes["8"].id]["vae"] == (nodes["4"].id, "vae")  # through the reroute
+    assert plan.skipped == {nodes["10"].id: "a reroute", nodes["11"].id: "a note"}
+    assert not [p for p in graph.validate() if p.severity == "error"]
+
+    graph, report = _import("two_controlnets", "ui")  # ImageScale #15 bypassed, PreviewImage #16 muted
+    assert not [line for line in report.lines if "#15" in line or "#16" in line]
+    nodes, _ = comfy_view(graph, ALL_IDS)
+    plan = plan_run(graph)
+    assert plan.inputs[nodes["5"].id]["image"] == (nodes["4"].id, "image")  # around the bypassed scale
+    assert plan.skipped == {nodes["15"].id: "bypassed", nodes["16"].id: "muted"}
+    assert not [p for p in graph.validate() if p.severity == "error"]
 
 
 def test_reports_name_every_approximation():

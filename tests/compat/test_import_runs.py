@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("torch")
 
 from studio.app.run_services import ModelManagers, build_run_services  # noqa: E402
-from studio.compat import import_a1111, load_any  # noqa: E402
+from studio.compat import import_a1111, import_comfyui, load_any  # noqa: E402
 from studio.core.executor import Executor  # noqa: E402
 from studio.core.registry import default_registry  # noqa: E402
 from studio.core.settings import Settings  # noqa: E402
@@ -99,3 +99,21 @@ def test_cli_runs_a_comfyui_file(tiny_root, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "imported from ComfyUI (API prompt)" in res.stderr
     assert len(json.loads(res.stdout.splitlines()[-1])["outputs"]) == 1
+
+
+def test_ui_import_with_editor_matter_runs(services):
+    """Reroutes on the latent wire, a bypassed LoRA (unknown here), a muted preview, notes: the run
+    passes around all of them, as ComfyUI's would."""
+    from .test_comfyui_editor_matter import WORKFLOW
+
+    doc = json.loads(WORKFLOW)
+    graph, _ = import_comfyui(doc, default_registry())
+    _small(graph)
+    for node in graph.nodes.values():
+        if node.type_id == "model.checkpoint":
+            graph.set_param(node.id, "checkpoint", "v1-5-pruned-emaonly.safetensors")
+    summary = _run(graph, services)
+    ran = {graph.nodes[n].type_id for n in summary.executed}
+    assert ran == {"model.checkpoint", "text.encode", "latent.empty", "sample.sampler", "latent.vae_decode",
+                   "image.save"}
+    assert len(summary.outputs) == 1

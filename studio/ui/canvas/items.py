@@ -392,7 +392,7 @@ class NodeItem(QGraphicsItem):
             painter.fillRect(QRectF(0, HEADER - 3, w * self.progress, 3), QColor("#7fd35b"))
         elif self.state == "done":
             painter.fillRect(QRectF(0, HEADER - 2, w, 2), QColor(127, 211, 91, 128))
-        if lod < LOD_DETAIL:  # far out: the title says what it is; the rest would be a smudge
+        if lod < self.lod_detail:  # far out: the title says what it is; the rest would be a smudge
             return
         self._paint_details(painter)
 
@@ -405,6 +405,7 @@ class NodeItem(QGraphicsItem):
         painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.badge)
 
     title_color = theme.TEXT
+    lod_detail = LOD_DETAIL
 
     def _paint_title(self, painter: QPainter, lod: float, right: float) -> None:
         px = title_px(lod)
@@ -519,6 +520,7 @@ class NoteItem(NodeItem):
     """A note: a yellow card showing its Markdown; double-click edits the text in place."""
 
     title_color = theme.NOTE_TEXT
+    lod_detail = 0.3  # a note is read from further out than port labels: its text is the point
 
     def __init__(self, scene: GraphScene, node: Node):
         self.document = QTextDocument()
