@@ -133,9 +133,29 @@ def plan_run(graph: Graph, targets: Iterable[str] | None = None) -> RunPlan:
         plan.inputs[nid] = inputs
         plan.problems.extend(problems)
 
+    _drop_dead_ends(graph, plan, order)
     if targets is not None:
         _keep_needed(graph, plan, list(targets))
     return plan
+
+
+def _drop_dead_ends(graph: Graph, plan: RunPlan, order: list[str]) -> None:
+    """Nodes whose wires all end at nodes that do not run (a loader feeding only a muted or
+    bypassed node, say) do not run either, as in ComfyUI. A node with no wires out at all still
+    runs: its picture shows on the canvas."""
+    wired_out = {lk.src for lk in graph.links.values()}
+    users: dict[str, list[str]] = {}
+    for nid, inputs in plan.inputs.items():
+        for src, _ in inputs.values():
+            users.setdefault(src, []).append(nid)
+    for nid in reversed(order):
+        if nid not in plan.inputs or nid not in wired_out:
+            continue
+        if not any(u in plan.inputs for u in users.get(nid, ())):
+            del plan.inputs[nid]
+            plan.skipped[nid] = "feeds only nodes that do not run"
+    kept = set(plan.inputs)
+    plan.problems = [p for p in plan.problems if p.node_id in kept]
 
 
 def _keep_needed(graph: Graph, plan: RunPlan, targets: list[str]) -> None:

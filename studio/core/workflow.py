@@ -73,6 +73,9 @@ def graph_to_document(graph: Graph, *, environment: dict[str, Any] | None = None
             entry["collapsed"] = True
         if n.color:
             entry["color"] = n.color
+        if graph.registry.get(n.type_id) is None and (n.placeholder_inputs or n.placeholder_outputs):
+            # An unknown node's ports in their real order (a bypass routes by position).
+            entry["ports"] = {"inputs": list(n.placeholder_inputs), "outputs": list(n.placeholder_outputs)}
         entry["params"] = n.params
         entry.update(n.extra)
         nodes.append(entry)
@@ -219,7 +222,7 @@ def load(path: str | Path, registry: Registry) -> Graph:
     return loads(data, registry, source=str(path))
 
 
-_NODE_KEYS = ("id", "type", "version", "title", "pos", "mode", "collapsed", "color", "params")
+_NODE_KEYS = ("id", "type", "version", "title", "pos", "mode", "collapsed", "color", "ports", "params")
 _GROUP_KEYS = ("id", "title", "rect", "color")
 _TOP_KEYS = ("format", "version", "nodes", "links", "groups", "models", "environment", "rng", "extra")
 
@@ -289,8 +292,10 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
         node.collapsed = collapsed
         node.color = _color(raw.get("color"))
         if nt is None:
-            node.placeholder_inputs = tuple(ports_in.get(node_id, ()))
-            node.placeholder_outputs = tuple(ports_out.get(node_id, ()))
+            declared = _declared_ports(r, raw.get("ports"), f"{path}.ports")
+            # Declared ports first, in their order; then any other names its wires use.
+            node.placeholder_inputs = tuple(dict.fromkeys([*declared[0], *ports_in.get(node_id, ())]))
+            node.placeholder_outputs = tuple(dict.fromkeys([*declared[1], *ports_out.get(node_id, ())]))
             for side, names in (("inputs", node.placeholder_inputs), ("outputs", node.placeholder_outputs)):
                 if len(names) > MAX_PORTS:
                     raise r.fail(path, f"unknown node {node_id!r} ({type_id}) is wired through {len(names)} "
@@ -339,6 +344,20 @@ def document_to_graph(doc: Any, registry: Registry, *, source: str | None = None
     except GraphError:
         raise r.fail("$.links", "the links make a loop") from None
     return graph
+
+
+def _declared_ports(r: _Reader, value: Any, path: str) -> tuple[list[str], list[str]]:
+    """An unknown node's ``{"inputs": [...], "outputs": [...]}`` as saved, bounded like its wires."""
+    if value is None:
+        return [], []
+    value = r.obj(value, path)
+    out: list[list[str]] = []
+    for side in ("inputs", "outputs"):
+        names = r.arr(value.get(side, []), f"{path}.{side}")
+        if len(names) > MAX_PORTS:
+            raise r.fail(f"{path}.{side}", f"more than {MAX_PORTS} ports")
+        out.append([r.text(n, f"{path}.{side}[{i}]") for i, n in enumerate(names)])
+    return out[0], out[1]
 
 
 def _color(value: Any) -> str | None:

@@ -5,6 +5,7 @@ A mixin of ``MainWindow``; every edit goes through the ``Editor`` (one undo step
 from __future__ import annotations
 
 import html
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, QPointF, QRectF
@@ -106,9 +107,9 @@ class CanvasActions:
             if item is not None:
                 rect = rect.united(item.scene_node_rect())
         for gid in self.scene.selected_group_ids():
-            item = self.scene.group_items.get(gid)
-            if item is not None:
-                rect = rect.united(item.sceneBoundingRect())
+            group = self.scene.group_items.get(gid)
+            if group is not None:
+                rect = rect.united(group.sceneBoundingRect())
         return rect
 
     def group_selection(self) -> str | None:
@@ -264,7 +265,7 @@ class CanvasActions:
     def _color_menu(self, parent: QMenu, apply: Any) -> None:
         menu = parent.addMenu(theme.icon("mdi6.palette-outline"), "Colour")
         for name, color in COLORS:
-            menu.addAction(color_icon(color), name, lambda c=color: apply(c))
+            menu.addAction(color_icon(color), name, partial(apply, color))
         menu.addSeparator()
         menu.addAction("Default", lambda: apply(None))
 
@@ -276,7 +277,7 @@ class CanvasActions:
         for _text, edge in ALIGN_EDGES[:4]:
             align.addAction(self.arrange_actions[edge])
         for text, edge in ALIGN_EDGES[4:]:
-            align.addAction(text, lambda e=edge: self.align_selected(e))
+            align.addAction(text, partial(self.align_selected, edge))
         dist = menu.addMenu("Distribute")
         dist.menuAction().setEnabled(len(self.selected()) >= 3)
         dist.addActions([self.arrange_actions["horizontal"], self.arrange_actions["vertical"]])
@@ -330,8 +331,7 @@ class CanvasActions:
             sub = categories.get(nt.category)
             if sub is None:
                 sub = categories[nt.category] = add.addMenu(nt.category)
-            sub.addAction(nt.title, lambda t=nt.id: self._select(
-                [self.editor.add_node(t, (scene_pos.x(), scene_pos.y()))]))
+            sub.addAction(nt.title, partial(self._add_at, nt.id, scene_pos))
         menu.addAction(theme.icon("mdi6.note-text-outline"), "Add note", lambda: self.add_note(scene_pos))
         menu.addAction(theme.icon("mdi6.circle-small"), "Add reroute", lambda: self.add_reroute(scene_pos))
         menu.addSeparator()
@@ -343,6 +343,9 @@ class CanvasActions:
         menu.addActions([self.act_frame, self.act_zoom_reset])
         return menu
 
+    def _add_at(self, type_id: str, scene_pos: QPointF) -> None:
+        self._select([self.editor.add_node(type_id, (scene_pos.x(), scene_pos.y()))])
+
     def _canvas_menu(self, global_pos: QPoint, scene_pos: QPointF) -> None:
         self.build_canvas_menu(scene_pos).popup(global_pos)
 
@@ -352,7 +355,7 @@ class CanvasActions:
         insert = menu.addMenu(theme.icon("mdi6.plus-box-outline"), "Insert node")
         fitting = self.types_for_wire(link)
         for nt in fitting:
-            insert.addAction(nt.title, lambda t=nt.id: self.insert_on_wire(link, t, scene_pos))
+            insert.addAction(nt.title, partial(self.insert_on_wire, link, nt.id, scene_pos))
         insert.setEnabled(bool(fitting))
         menu.addSeparator()
         menu.addAction(theme.icon("mdi6.delete-outline"), "Delete wire", lambda: self.editor.disconnect(link))

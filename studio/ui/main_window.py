@@ -162,7 +162,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         layout.addWidget(self.view, 1)
         self.setCentralWidget(central)
         self.minimap = Minimap(self.view)
-        self.minimap.setVisible(ui_settings().value("view/minimap", False, type=bool))
+        self.minimap.setVisible(bool(ui_settings().value("view/minimap", False, type=bool)))
         self.quick_add = QuickAddPopup(self.registry, self)
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:

@@ -78,13 +78,30 @@ def test_a_muted_node_and_everything_that_needs_it_do_not_run(reg):
     g, src, add, steps, sink = _chain(reg)
     g.set_mode(add, "mute")
     plan = plan_run(g)
-    assert plan.runs == [src]
+    assert plan.runs == []
     assert plan.skipped[add] == "muted"
     assert plan.skipped[steps] == "needs Add, which is muted"
     assert plan.skipped[sink] == "needs Add, which is muted"  # transitively: the root cause is named
+    # What feeds only the muted node does not run either (as in ComfyUI: nothing would use it).
+    assert plan.skipped[src] == "feeds only nodes that do not run"
     summary = Executor().run(g.snapshot())
-    assert summary.ok and summary.executed == (src,)
-    assert CALLS["add"] == CALLS["steps"] == CALLS["sink"] == 0 and SINK_LOG == []
+    assert summary.ok and summary.executed == ()
+    assert CALLS["source"] == CALLS["add"] == CALLS["steps"] == CALLS["sink"] == 0 and SINK_LOG == []
+
+
+def test_a_node_with_no_wires_out_still_runs_but_one_feeding_only_a_bypassed_input_does_not(reg):
+    g = Graph(reg)
+    src, other = _add(g, "test.source"), _add(g, "test.source")
+    add, sink = _add(g, "test.add"), _add(g, "test.sink")
+    lone = _add(g, "test.source")
+    _wire(g, src, add, dst_port="a")
+    g.connect(other, "image", add, "b")
+    _wire(g, add, sink)
+    g.set_mode(add, "bypass")  # output "image" takes input "a": "b" leads nowhere
+    plan = plan_run(g)
+    assert set(plan.runs) == {src, sink, lone}
+    assert plan.skipped[other] == "feeds only nodes that do not run"
+    assert plan.inputs[sink]["image"] == (src, "image")
 
 
 def test_a_muted_node_is_felt_through_bypassed_nodes_and_reroutes(reg):

@@ -73,7 +73,8 @@ def test_unknown_node_types_survive_as_placeholders(reg, tmp_path):
     problems = [p for p in g.validate() if p.node_id == canny_id]
     assert problems and "unknown node type 'thirdparty.fancy_edges'" in problems[0].message
     saved = json.loads(dumps(g))
-    assert saved["nodes"][1] == doc["nodes"][1]
+    # Kept as it was, plus its ports in order (a bypass of it routes by position).
+    assert saved["nodes"][1] == {**doc["nodes"][1], "ports": {"inputs": ["image"], "outputs": ["image"]}}
     assert saved["links"] == doc["links"] and saved["future_section"] == {"anything": 1}
     assert dumps(loads(dumps(g), reg)) == dumps(g)
 
@@ -128,3 +129,21 @@ def test_shipped_example_is_valid(reg):
     g = load(RESOURCES / "workflows" / "canny.json", reg)
     assert not g.validate()
     assert [g.nodes[n].type_id for n in g.topological_order()] == ["image.load", "preprocess.canny", "image.save"]
+
+
+def test_an_unknown_nodes_port_order_survives_save_and_load(reg):
+    """A bypassed unknown node routes by position: its port order must not depend on the order in
+    which its wires happen to be listed in the file."""
+    doc = json.loads(dumps(_sample_graph(reg)))
+    node = doc["nodes"][1]
+    node["type"] = "thirdparty.pair"
+    node["ports"] = {"inputs": ["first", "image", "unwired"], "outputs": ["extra", "image"]}
+    g = loads(json.dumps(doc), reg)
+    placeholder = g.nodes[node["id"]]
+    assert placeholder.placeholder_inputs == ("first", "image", "unwired")
+    assert placeholder.placeholder_outputs == ("extra", "image")
+    again = json.loads(dumps(loads(dumps(g), reg)))
+    assert again["nodes"][1]["ports"] == node["ports"]
+    node["ports"] = {"inputs": "image"}
+    with pytest.raises(WorkflowError, match=r"\$\.nodes\[1\]\.ports\.inputs"):
+        loads(json.dumps(doc), reg)

@@ -97,7 +97,8 @@ def test_ctrl_m_mutes_a_node_and_what_needs_it(make_window, qtbot):
     w.run()
     wait_run(w, qtbot)
     job = _last_job(w)
-    assert job.summary.executed == (load.id,)
+    assert job.summary.executed == ()  # the preview needs the muted node; the load then feeds nothing
+    assert set(job.snapshot.skipped) == {load.id, canny.id, preview.id}
     assert not job.summary.failed
     assert w.editor.stack.undoText().startswith("Mute")
     w.editor.stack.undo()
