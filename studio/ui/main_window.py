@@ -234,7 +234,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self.act_select_all = a("edit.select_all", "Select &All", None, self.select_all, target=v)
         self.act_frame = a("canvas.frame", "&Frame all / selection", "mdi6.fit-to-screen-outline",
                            lambda: self.view.frame(self.scene.selected_node_ids()), target=v)
-        self.act_run = a("run.run", "&Run", "mdi6.play", self.run)
+        self.act_run = a("run.run", "&Run", "mdi6.play", lambda: self.run())  # not run(checked)
         self.act_run.setToolTip("Queue the graph to run (Ctrl+Enter), as many times as the batch count says")
         self.act_cancel = a("run.cancel", "&Cancel", "mdi6.stop", self.cancel)
         self.act_cancel.setToolTip("Cancel the running job and everything queued (Esc)")

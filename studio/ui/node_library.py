@@ -254,6 +254,7 @@ class NodeLibrary(QWidget):
         nothing = bool(words) and first is None
         self.empty.setText(no_match_text(text) if nothing else "")
         self.empty.setVisible(nothing)
+        self.tree.setVisible(not nothing)
 
     def _item_chosen(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         type_id = item.data(0, TYPE_ID_ROLE)
