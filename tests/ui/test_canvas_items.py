@@ -13,9 +13,11 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 from studio.core.graph import Graph
 from studio.core.types import Kind
 from studio.ui import theme
-from studio.ui.canvas.items import HEADER, NODE_WIDTH, NOTE_MAX_TEXT, GroupItem, NoteItem, RerouteItem
+from studio.ui.canvas.group_item import GroupItem
+from studio.ui.canvas.items import HEADER, NODE_WIDTH, NOTE_MAX_TEXT
 from studio.ui.canvas.minimap import Minimap
 from studio.ui.canvas.scene import GraphScene
+from studio.ui.canvas.special_nodes import NoteItem, RerouteItem
 from studio.ui.canvas.view import GraphView
 from studio.ui.editor import Editor
 

@@ -1,43 +1,30 @@
-"""Graphics items: nodes (with ports, summary, thumbnail, progress, mode and error badges), reroute
-dots, Markdown notes, wires and groups, plus the small inline editors that rename and edit in place."""
+"""Graphics items: nodes (with ports, summary, thumbnail, progress, mode and error badges) and wires.
+Reroutes and notes are in ``special_nodes``, groups in ``group_item``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
-    QAbstractTextDocumentLayout,
-    QBrush,
     QColor,
-    QFocusEvent,
     QFont,
     QFontMetricsF,
     QImage,
-    QKeyEvent,
-    QKeySequence,
     QPainter,
     QPainterPath,
-    QPalette,
     QPen,
-    QTextDocument,
 )
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
-    QGraphicsSceneHoverEvent,
-    QGraphicsSceneMouseEvent,
-    QGraphicsView,
-    QLineEdit,
-    QPlainTextEdit,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
-from studio.core.graph import BYPASS, MUTE, Group, Link, Node
+from studio.core.graph import BYPASS, MUTE, Link, Node
 from studio.core.types import Kind, PortType
 from studio.ui import theme
 
@@ -96,7 +83,7 @@ def mix(a: QColor | str, b: QColor | str, t: float) -> QColor:
                            ca.blueF() + (cb.blueF() - ca.blueF()) * t)
 
 
-def _valid_color(value: str | None) -> QColor | None:
+def valid_color(value: str | None) -> QColor | None:
     if not value:
         return None
     c = QColor(value)
@@ -240,7 +227,7 @@ class NodeItem(QGraphicsItem):
         """Colours and badge from the node's colour, category and mode."""
         node = self.node
         nt = self.gscene.graph.node_type(node)
-        custom = _valid_color(node.color)
+        custom = valid_color(node.color)
         header = custom or (theme.category_color(nt.category) if nt else QColor("#555"))
         body = mix(theme.NODE_BG, custom, 0.18) if custom else QColor(theme.NODE_BG)
         self.badge = ""
@@ -453,173 +440,6 @@ class NodeItem(QGraphicsItem):
         return super().itemChange(change, value)
 
 
-class RerouteItem(NodeItem):
-    """A reroute: a small dot in the colour of the type it carries, its input and output at the dot."""
-
-    def __init__(self, scene: GraphScene, node: Node):
-        self.kind = Kind.ANY
-        super().__init__(scene, node)
-
-    def _make_ports(self) -> None:
-        graph = self.gscene.graph
-        # Small hit areas at the dot's edges leave its middle free for dragging the dot itself.
-        [decl], [out] = graph.input_ports(self.node), graph.output_ports(self.node)
-        self.inputs[decl.name] = PortItem(self, decl.name, "in", decl.type, False, bare=True, hit=5)
-        self.outputs[out.name] = PortItem(self, out.name, "out", out.type, True, bare=True, hit=5)
-
-    def _restyle(self) -> None:
-        super()._restyle()
-        self.badge = ""
-        self.header_color = theme.port_color(self.kind)
-
-    def _relayout(self) -> None:
-        r = REROUTE_RADIUS
-        self._width = self._height = 2 * r
-        for p in self.inputs.values():
-            p.setPos(0, r)
-        for p in self.outputs.values():
-            p.setPos(2 * r, r)
-        self._extent = (0.0, 0.0)
-
-    def zoom_changed(self, zoom: float) -> None:
-        pass  # no title to scale
-
-    def refresh_kind(self) -> bool:
-        """Take the type of what feeds the reroute; True when its kind changed."""
-        carried = self.gscene.graph.output_type(self.node_id, "value")
-        for p in (*self.inputs.values(), *self.outputs.values()):
-            p.set_type(carried)
-        changed = carried.kind is not self.kind
-        self.kind = carried.kind
-        self.header_color = theme.port_color(self.kind)
-        self.setToolTip(f"Reroute: {carried}")
-        self.update()
-        return changed
-
-    def refresh(self) -> None:
-        self.refresh_kind()
-        super().refresh()
-
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-3, -3, 2 * REROUTE_RADIUS + 6, 2 * REROUTE_RADIUS + 6)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addEllipse(self.node_rect())
-        return path
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        color = self.header_color
-        painter.setPen(QPen(QColor(theme.SELECTION), 2) if self.isSelected() else QPen(color.darker(170), 1.5))
-        painter.setBrush(color)
-        painter.drawEllipse(QPointF(REROUTE_RADIUS, REROUTE_RADIUS), REROUTE_RADIUS, REROUTE_RADIUS)
-
-
-class NoteItem(NodeItem):
-    """A note: a yellow card showing its Markdown; double-click edits the text in place."""
-
-    title_color = theme.NOTE_TEXT
-    lod_detail = 0.3  # a note is read from further out than port labels: its text is the point
-
-    def __init__(self, scene: GraphScene, node: Node):
-        self.document = QTextDocument()
-        self.document.setDocumentMargin(0)
-        self.document.setDefaultFont(font(13))
-        self._source: str | None = None
-        self._text_height = NOTE_MIN_TEXT
-        self.clipped = False
-        self.inline_editor: InlineTextEdit | None = None
-        self._ctx = QAbstractTextDocumentLayout.PaintContext()
-        palette = QPalette()
-        palette.setColor(QPalette.ColorRole.Text, QColor(theme.NOTE_TEXT))
-        palette.setColor(QPalette.ColorRole.Link, QColor(theme.NOTE_LINK))
-        self._ctx.palette = palette
-        super().__init__(scene, node)
-
-    @property
-    def text(self) -> str:
-        value = self.node.params.get("text", "")
-        return value if isinstance(value, str) else str(value)
-
-    def _summary_lines(self) -> list[str]:
-        return []
-
-    def _restyle(self) -> None:
-        super()._restyle()
-        custom = _valid_color(self.node.color)
-        self.header_color = custom or QColor(theme.NOTE_HEADER)
-        self.body_color = mix(theme.NOTE_BG, custom, 0.3) if custom else QColor(theme.NOTE_BG)
-        if self.node.mode == MUTE:
-            self.header_color = QColor(theme.MUTED_HEADER)
-
-    def _relayout(self) -> None:
-        super()._relayout()
-        if self.collapsed:
-            return
-        source = self.text
-        if source != self._source:
-            self._source = source
-            self.document.setMarkdown(source[:NOTE_MAX_CHARS])
-        self.document.setTextWidth(NOTE_WIDTH - 2 * NOTE_PAD)
-        full = self.document.size().height()
-        self.clipped = full > NOTE_MAX_TEXT
-        self._text_height = max(NOTE_MIN_TEXT, min(full, NOTE_MAX_TEXT))
-        self._width, self._height = NOTE_WIDTH, HEADER + self._text_height + 2 * NOTE_PAD + 6
-        self._header_path = QPainterPath()
-        self._header_path.addRoundedRect(QRectF(0, 0, NOTE_WIDTH, HEADER), 6, 6)
-        self._header_path.addRect(QRectF(0, HEADER / 2, NOTE_WIDTH, HEADER / 2))
-        self._header_path = self._header_path.simplified()
-
-    def _paint_details(self, painter: QPainter) -> None:
-        painter.save()
-        painter.translate(NOTE_PAD, HEADER + NOTE_PAD)
-        clip = QRectF(0, 0, NOTE_WIDTH - 2 * NOTE_PAD, self._text_height)
-        painter.setClipRect(clip)
-        self._ctx.clip = clip
-        self.document.documentLayout().draw(painter, self._ctx)
-        painter.restore()
-        if self.clipped:  # there is more: say so where the text is cut
-            more = QRectF(NOTE_WIDTH - NOTE_PAD - 28, HEADER + NOTE_PAD + self._text_height - 16, 28, 18)
-            painter.fillRect(more, self.body_color)
-            painter.setPen(QColor(theme.NOTE_TEXT))
-            painter.setFont(font(14, True))
-            painter.drawText(more, Qt.AlignmentFlag.AlignCenter, "…")
-        painter.setPen(QPen(QColor(theme.NOTE_HEADER), 1.2))  # a resize grip, as on a card
-        x, y = self._width - 4, self._height - 4
-        for d in (4.0, 8.0, 12.0):
-            painter.drawLine(QPointF(x - d, y), QPointF(x, y - d))
-
-    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        if event.button() == Qt.MouseButton.LeftButton and not self.collapsed:
-            self.start_editing(event.widget())
-            event.accept()
-            return
-        super().mouseDoubleClickEvent(event)
-
-    def start_editing(self, widget: QWidget | None = None) -> InlineTextEdit | None:
-        """Edit the Markdown source in place; focus-out commits (one undo step), Escape cancels."""
-        view = view_for(self, widget)
-        if view is None or self.inline_editor is not None:
-            return self.inline_editor
-        area = self.mapRectToScene(QRectF(0, HEADER, self._width, max(self._height - HEADER, 160)))
-        editor = InlineTextEdit(view, self.text, self._finish_editing)
-        editor.setStyleSheet(f"QPlainTextEdit {{ background: {theme.NOTE_BG}; color: {theme.NOTE_TEXT};"
-                             f" border: 1px solid {theme.NOTE_HEADER}; }}")
-        editor.place(view, area, 13)
-        self.inline_editor = editor
-        return editor
-
-    def _finish_editing(self, text: str | None) -> None:
-        self.inline_editor = None
-        if text is None or text == self.text or self.node_id not in self.gscene.graph.nodes:
-            return
-        if self.gscene.editor is not None:
-            self.gscene.editor.set_param(self.node_id, "text", text)
-        else:
-            self.gscene.graph.set_param(self.node_id, "text", text)
-
-
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
     path = QPainterPath(a)
     dx = max(40.0, abs(b.x() - a.x()) * 0.5)
@@ -648,324 +468,3 @@ class WireItem(QGraphicsPathItem):
     def set_ends(self, a: QPointF, b: QPointF) -> None:
         self.setPath(wire_path(a, b))
 
-
-class _GroupDrag:
-    """A press on a group's title bar (move) or grip (resize), with what it started from."""
-
-    def __init__(self, press: QPointF, rect: tuple[float, float, float, float], resize: bool) -> None:
-        self.press, self.rect, self.resize = press, rect, resize
-        self.nodes: dict[str, tuple[float, float]] = {}
-        self.groups: dict[str, tuple[float, float, float, float]] = {}
-
-
-class GroupItem(QGraphicsItem):
-    """A group: its title bar moves it with what lies inside; the grip resizes it; double-click on the
-    title renames it. Only the title bar and grip take the mouse, so a rubber band can start inside."""
-
-    def __init__(self, scene: GraphScene, group: Group):
-        super().__init__()
-        self.gscene = scene
-        self.graph_group = group
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
-        self.setAcceptHoverEvents(True)
-        self._size = (1.0, 1.0)
-        self._drag: _GroupDrag | None = None
-        self.inline_editor: InlineLineEdit | None = None
-        self.sync()
-
-    @property
-    def group_id(self) -> str:
-        return self.graph_group.id
-
-    def sync(self, group: Group | None = None) -> None:
-        """Take title, colour, position and size from the model."""
-        if group is not None:
-            self.graph_group = group
-        x, y, w, h = self.graph_group.rect
-        self.prepareGeometryChange()
-        self._size = (w, h)
-        self.setPos(x, y)
-        self.setZValue(-2 - w * h * 1e-6)  # nested (smaller) groups above their parents, all under wires
-        self.update()
-
-    def title_rect(self) -> QRectF:
-        return QRectF(0, 0, self._size[0], GROUP_TITLE)
-
-    def grip_rect(self) -> QRectF:
-        w, h = self._size
-        return QRectF(w - GROUP_GRIP, h - GROUP_GRIP, GROUP_GRIP, GROUP_GRIP)
-
-    def boundingRect(self) -> QRectF:  # noqa: N802
-        return QRectF(-1, -1, self._size[0] + 2, self._size[1] + 2)
-
-    def shape(self) -> QPainterPath:
-        path = QPainterPath()
-        path.addRect(self.title_rect())
-        path.addRect(self.grip_rect())
-        return path
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        color = _valid_color(self.graph_group.color) or QColor(theme.GROUP_DEFAULT)
-        rect = QRectF(0, 0, *self._size)
-        fill = QColor(color)
-        fill.setAlpha(55)
-        selected = self.isSelected()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, lod > 0.4)
-        painter.setPen(QPen(QColor(theme.SELECTION), 2) if selected else QPen(color, 1))
-        painter.setBrush(QBrush(fill))
-        painter.drawRoundedRect(rect, 8, 8)
-        bar = QColor(color)
-        bar.setAlpha(150)
-        painter.fillRect(self.title_rect().adjusted(1, 1, -1, 0), bar)
-        if selected:
-            painter.fillRect(QRectF(1, GROUP_TITLE - 3, self._size[0] - 2, 3), QColor(theme.SELECTION))
-        painter.setPen(QPen(color.lighter(150), 1.2))
-        x, y = self._size[0] - 4, self._size[1] - 4
-        for d in (4.0, 8.0, 12.0):
-            painter.drawLine(QPointF(x - d, y), QPointF(x, y - d))
-        if self.inline_editor is not None:
-            return
-        px = title_px(lod, GROUP_TITLE_PX)
-        painter.setPen(QColor(theme.TEXT))
-        painter.setFont(font(px, True))
-        painter.drawText(QRectF(10, 0, self._size[0] - 20, min(self._size[1], max(GROUP_TITLE, px * 1.3))),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, self.graph_group.title)
-
-    # -- mouse ----------------------------------------------------------------------------------
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        if event.button() != Qt.MouseButton.LeftButton:
-            event.ignore()
-            return
-        scene = self.gscene
-        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier):
-            for item in scene.selectedItems():  # add to (or take from) the selected groups only
-                if not isinstance(item, GroupItem):
-                    item.setSelected(False)
-            self.setSelected(not self.isSelected())
-        else:
-            scene.clearSelection()
-            self.setSelected(True)
-        resize = self.grip_rect().contains(event.pos())
-        drag = _GroupDrag(event.scenePos(), self.graph_group.rect, resize)
-        if not resize:  # what lies inside now moves with it: nodes, and nested groups
-            for nid in scene.nodes_in_group(self.group_id):
-                pos = scene.node_items[nid].pos()
-                drag.nodes[nid] = (pos.x(), pos.y())
-            for gid in [self.group_id, *scene.groups_in_group(self.group_id)]:
-                drag.groups[gid] = scene.group_items[gid].graph_group.rect
-        self._drag = drag
-        event.accept()
-
-    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        drag = self._drag
-        if drag is None:
-            return
-        delta = event.scenePos() - drag.press
-        dx, dy = delta.x(), delta.y()
-        if drag.resize:
-            x, y, w, h = drag.rect
-            self.prepareGeometryChange()
-            self._size = (max(GROUP_MIN_SIZE[0], w + dx), max(GROUP_MIN_SIZE[1], h + dy))
-            self.update()
-            return
-        for nid, (x, y) in drag.nodes.items():
-            item = self.gscene.node_items.get(nid)
-            if item is not None:
-                item.setPos(x + dx, y + dy)
-        for gid, (x, y, _, _) in drag.groups.items():
-            group_item = self.gscene.group_items.get(gid)
-            if group_item is not None:
-                group_item.setPos(x + dx, y + dy)
-
-    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        drag, self._drag = self._drag, None
-        if drag is None or event.button() != Qt.MouseButton.LeftButton:
-            return
-        scene = self.gscene
-        if drag.resize:
-            x, y, _, _ = drag.rect
-            new = (x, y, *self._size)
-            if new != drag.rect:
-                self._edit_group(rect=new)
-            return
-        moves = {}
-        for nid, old in drag.nodes.items():
-            item = scene.node_items.get(nid)
-            if item is not None:
-                moves[nid] = (old, (item.pos().x(), item.pos().y()))
-        groups = {}
-        for gid, old_rect in drag.groups.items():
-            group_item = scene.group_items.get(gid)
-            if group_item is not None:
-                groups[gid] = (old_rect, (group_item.pos().x(), group_item.pos().y(), *old_rect[2:]))
-        if scene.editor is not None:
-            scene.editor.move(moves, groups)
-        else:
-            for nid, (_, new_pos) in moves.items():
-                scene.graph.set_pos(nid, new_pos)
-            for gid, (_, new_rect) in groups.items():
-                scene.graph.set_group(gid, rect=new_rect)
-
-    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        if event.button() == Qt.MouseButton.LeftButton and self.title_rect().contains(event.pos()):
-            self.start_rename(event.widget())
-        event.accept()
-
-    def hoverMoveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
-        if self.grip_rect().contains(event.pos()):
-            self.setCursor(Qt.CursorShape.SizeFDiagCursor)
-        else:
-            self.unsetCursor()
-
-    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
-        self.unsetCursor()
-
-    # -- rename ---------------------------------------------------------------------------------
-    def start_rename(self, widget: QWidget | None = None) -> InlineLineEdit | None:
-        """Rename in place: Enter or focus-out commits (one undo step), Escape cancels."""
-        view = view_for(self, widget)
-        if view is None or self.inline_editor is not None:
-            return self.inline_editor
-        editor = InlineLineEdit(view, self.graph_group.title, self._finish_rename)
-        editor.place(view, self.mapRectToScene(self.title_rect()), GROUP_TITLE_PX)
-        self.inline_editor = editor
-        self.update()
-        return editor
-
-    def _finish_rename(self, text: str | None) -> None:
-        self.inline_editor = None
-        self.update()
-        if text is not None and text.strip() and text != self.graph_group.title:
-            self._edit_group(title=text.strip())
-
-    def _edit_group(self, **changes: Any) -> None:
-        scene = self.gscene
-        if not any(g.id == self.group_id for g in scene.graph.groups):
-            return
-        if scene.editor is not None:
-            scene.editor.edit_group(self.group_id, **changes)
-        else:
-            scene.graph.set_group(self.group_id, **changes)
-
-
-# -- editing in place ------------------------------------------------------------------------------
-def view_for(item: QGraphicsItem, widget: QWidget | None = None) -> QGraphicsView | None:
-    """The view whose viewport is ``widget`` (where an event came from), else the item's first view."""
-    scene = item.scene()
-    views = scene.views() if scene is not None else []
-    for view in views:
-        if widget is not None and view.viewport() is widget:
-            return view
-    return views[0] if views else None
-
-
-class _Inline:
-    """Shared behaviour of the in-place editors: a widget over the viewport (so keys reach it and not
-    the canvas), finished once by Enter/focus-out (commit) or Escape (cancel)."""
-
-    _done: bool
-    _on_done: Callable[[str | None], None]
-    _view: QGraphicsView
-
-    def _setup(self, view: QGraphicsView, on_done: Callable[[str | None], None]) -> None:
-        self._done, self._on_done, self._view = False, on_done, view
-
-    def place(self, view: QGraphicsView, scene_rect: QRectF, px: float) -> None:
-        widget: QWidget = self  # type: ignore[assignment]
-        area: QRect = view.mapFromScene(scene_rect).boundingRect()
-        zoom = view.transform().m11()
-        f = QFont(widget.font())
-        f.setPixelSize(max(9, min(40, round(px * zoom))))
-        widget.setFont(f)
-        area.setWidth(max(area.width(), 160))
-        area.setHeight(max(area.height(), f.pixelSize() + 10))
-        widget.setGeometry(area)
-        widget.show()
-        widget.setFocus(Qt.FocusReason.MouseFocusReason)
-
-    def finish(self, commit: bool) -> None:
-        if self._done:
-            return
-        self._done = True
-        text = self._text() if commit else None
-        widget: QWidget = self  # type: ignore[assignment]
-        had_focus = widget.hasFocus()
-        widget.hide()
-        widget.deleteLater()
-        if had_focus:
-            self._view.setFocus(Qt.FocusReason.OtherFocusReason)
-        self._on_done(text)
-
-    def _text(self) -> str:
-        raise NotImplementedError
-
-    def _claims(self, event: QEvent) -> bool:
-        """While editing, keys belong to the editor, not to the window's shortcuts (Ctrl+D would
-        duplicate nodes mid-word, Esc would cancel the run). Save and Quit still work, after a commit."""
-        if event.type() != QEvent.Type.ShortcutOverride or not isinstance(event, QKeyEvent):
-            return False
-        if event.matches(QKeySequence.StandardKey.Save) or event.matches(QKeySequence.StandardKey.Quit):
-            self.finish(True)
-            return False
-        event.accept()
-        return True
-
-
-class InlineLineEdit(QLineEdit, _Inline):
-    """One line (a group's title): Enter or focus-out commits, Escape cancels."""
-
-    def __init__(self, view: QGraphicsView, text: str, on_done: Callable[[str | None], None]) -> None:
-        super().__init__(text, view.viewport())
-        self._setup(view, on_done)
-        self.selectAll()
-
-    def _text(self) -> str:
-        return self.text()
-
-    def event(self, event: QEvent) -> bool:
-        if self._claims(event):
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() == Qt.Key.Key_Escape:
-            self.finish(False)
-        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            self.finish(True)
-        else:
-            super().keyPressEvent(event)
-
-    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
-        super().focusOutEvent(event)
-        self.finish(True)
-
-
-class InlineTextEdit(QPlainTextEdit, _Inline):
-    """Several lines (a note's Markdown): focus-out or Ctrl+Enter commits, Escape cancels."""
-
-    def __init__(self, view: QGraphicsView, text: str, on_done: Callable[[str | None], None]) -> None:
-        super().__init__(text, view.viewport())
-        self._setup(view, on_done)
-        self.setTabChangesFocus(True)
-
-    def _text(self) -> str:
-        return self.toPlainText()
-
-    def event(self, event: QEvent) -> bool:
-        if self._claims(event):
-            return True
-        return super().event(event)
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
-        if event.key() == Qt.Key.Key_Escape:
-            self.finish(False)
-        elif (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
-              and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
-            self.finish(True)
-        else:
-            super().keyPressEvent(event)
-
-    def focusOutEvent(self, event: QFocusEvent) -> None:  # noqa: N802
-        super().focusOutEvent(event)
-        self.finish(True)

@@ -12,7 +12,9 @@ from studio.core.graph import Graph, Group, Link, Node
 from studio.core.types import Kind
 from studio.ui import theme
 
-from .items import GroupItem, NodeItem, NoteItem, PortItem, RerouteItem, WireItem
+from .group_item import GroupItem
+from .items import NodeItem, PortItem, WireItem
+from .special_nodes import NoteItem, RerouteItem
 
 GRID = 20
 
