@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -18,14 +18,22 @@ from studio.core.nodetype import Bool, Choice, File, Float, Int, Out, String, Wi
 from studio.core.parameters_text import parameters_text
 from studio.core.pngmeta import PngTextTooLarge, metadata_texts, png_info
 
+_T = TypeVar("_T")
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def _image_fingerprint(params: Mapping[str, Any], services: Any) -> Any:
-    # The result depends on the file's bytes, not just its name: re-run when it changes on disk.
-    path = resolve_file(params.get("image", ""), services.search_dirs, "image")
+def _file_stamp(name: str, services: Any, what: str) -> list[Any]:
+    path = resolve_file(name, services.search_dirs, what)
     st = path.stat()
     return [str(path), st.st_size, st.st_mtime_ns]
+
+
+def _image_fingerprint(params: Mapping[str, Any], services: Any) -> Any:
+    # The result depends on the files' bytes, not just their names: re-run when one changes on disk.
+    stamp = _file_stamp(params.get("image", ""), services, "image")
+    mask = params.get("mask") or ""
+    return [*stamp, _file_stamp(mask, services, "mask")] if mask else stamp
 
 
 # The most pixels a loaded image may have: 8192 x 8192. Decoded as float32 RGB plus a mask, that is
@@ -40,40 +48,116 @@ def _check_pixel_budget(path: Path, size: tuple[int, int]) -> None:
                           f"images of at most {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels can be loaded")
 
 
-@node(
-    "image.load", title="Load Image", category="Image",
-    inputs=[File("image", "", file_kind="image", tooltip="PNG, JPEG or WebP; relative names are looked up "
-                                                          "next to the workflow, then in the input folder")],
-    outputs=[Out("image", "IMAGE"), Out("mask", "MASK")],
-    fingerprint=_image_fingerprint,
-    aliases=("LoadImage",),
-)
-def load_image(ctx: NodeContext, image: str) -> tuple[np.ndarray, np.ndarray]:
-    """Load an image file, turned upright by its EXIF orientation. Transparent areas become the mask
-    (1 where the image is transparent)."""
+_GRAY_MODES = ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I")
+# Rec. 601 luma: what PIL's convert("L") weighs colours by.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _decode(path: Path, what: str, convert: Callable[[Any], _T]) -> _T:
+    """Open an image file, check its size from the header, turn it upright by its EXIF orientation and
+    hand it to ``convert``; every way a file can be unreadable becomes a ``NodeFailure``."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = ctx.resolve_file(image, "image")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the budget below decides
             src = Image.open(path)
         with src:
             _check_pixel_budget(path, src.size)  # from the header, before any pixel is decoded
-            im = ImageOps.exif_transpose(src)
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                gray = np.asarray(im, dtype=np.float32) / 65535.0
-                rgb = np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=-1)
-                alpha = None
-            else:
-                rgba = np.asarray(im.convert("RGBA") if has_alpha else im.convert("RGB"))
-                rgb = rgba[..., :3].astype(np.float32) / 255.0
-                alpha = rgba[..., 3].astype(np.float32) / 255.0 if has_alpha else None
+            return convert(ImageOps.exif_transpose(src))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise NodeFailure(f"cannot read image {path}: {exc}") from None
-    mask = (1.0 - alpha) if alpha is not None else np.zeros(rgb.shape[:2], np.float32)
-    return rgb[None].astype(np.float32), mask[None].astype(np.float32)
+        raise NodeFailure(f"cannot read {what} {path}: {exc}") from None
+
+
+def _has_alpha(im: Any) -> bool:
+    return im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+
+
+def _rgb_and_alpha(im: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """RGB float32 (H, W, 3) and alpha (H, W) or None, both in [0, 1]."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(im, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(gray, 0, 1)[..., None], 3, axis=-1), None
+    has_alpha = _has_alpha(im)
+    rgba = np.asarray(im.convert("RGBA") if has_alpha else im.convert("RGB"))
+    rgb = rgba[..., :3].astype(np.float32) / 255.0
+    return rgb, (rgba[..., 3].astype(np.float32) / 255.0 if has_alpha else None)
+
+
+def read_image(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """An image file's RGB (H, W, 3) and alpha (H, W) or None, float32 in [0, 1], upright."""
+    return _decode(Path(path), "image", _rgb_and_alpha)
+
+
+def _mask_of(im: Any) -> np.ndarray:
+    """1 where the picture marks the area to repaint: its transparent parts when it has an alpha channel
+    that is not fully opaque (as the image's own mask), else its brightness (white = repaint)."""
+    rgb, alpha = _rgb_and_alpha(im)
+    if alpha is not None and alpha.min() < 1.0:
+        return 1.0 - alpha
+    if im.mode in _GRAY_MODES:
+        return rgb[..., 0]  # exact grey levels: a saved mask reads back unchanged
+    return np.clip(rgb @ _LUMA, 0.0, 1.0)
+
+
+def load_mask(path: str | os.PathLike[str], size: tuple[int, int], *,
+              note: Callable[[str], None] | None = None) -> np.ndarray:
+    """A mask (H, W) float32 in [0, 1] read from any image file (see ``_mask_of``), stretched to
+    ``size`` = (width, height) when it has another size; ``note`` is told when that happens."""
+    import cv2
+
+    path = Path(path)
+    mask = _decode(path, "mask", _mask_of).astype(np.float32)
+    width, height = size
+    if mask.shape != (height, width):
+        if note is not None:
+            note(f"mask {path.name} is {mask.shape[1]}×{mask.shape[0]}; stretched to the image's {width}×{height}")
+        mask = np.asarray(cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR), np.float32)
+    return np.ascontiguousarray(np.clip(mask, 0.0, 1.0), dtype=np.float32)
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A mask as a single-channel 8-bit PNG: 0 keeps, 255 repaints, soft edges in between."""
+    from PIL import Image
+
+    m = np.asarray(mask, dtype=np.float32)
+    if m.ndim == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2 or 0 in m.shape:
+        raise ValueError(f"expected a mask of shape (H, W), got {m.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(m)).save(buf, format="PNG", compress_level=4)  # 2-D uint8: mode L
+    return buf.getvalue()
+
+
+def save_mask(mask: np.ndarray, path: str | os.PathLike[str], *, exclusive: bool = False) -> Path:
+    """Write ``mask`` (H, W) in [0, 1] to ``path`` as a grey PNG, atomically (a reader never sees half a
+    file). ``exclusive``: raise ``FileExistsError`` rather than replace an existing file."""
+    return atomic_write_bytes(path, mask_png(mask), exclusive=exclusive)
+
+
+@node(
+    "image.load", title="Load Image", category="Image", version="1.1.0",
+    inputs=[File("image", "", file_kind="image", tooltip="PNG, JPEG or WebP; relative names are looked up "
+                                                          "next to the workflow, then in the input folder"),
+            File("mask", "", file_kind="image", optional=True,
+                 tooltip="a mask picture (white = repaint; or the transparent parts of a picture with "
+                         "alpha), looked up like the image; empty: the image's own transparent parts")],
+    outputs=[Out("image", "IMAGE"), Out("mask", "MASK")],
+    fingerprint=_image_fingerprint,
+    aliases=("LoadImage",),
+)
+def load_image(ctx: NodeContext, image: str, mask: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Load an image file, turned upright by its EXIF orientation. The mask comes from the mask file
+    when one is chosen (stretched to the image if its size differs), else from the image's
+    transparent areas (1 where the image is transparent)."""
+    rgb, alpha = read_image(ctx.resolve_file(image, "image"))
+    h, w = rgb.shape[:2]
+    if mask:
+        m = load_mask(ctx.resolve_file(mask, "mask"), (w, h), note=ctx.warn)
+    else:
+        m = (1.0 - alpha) if alpha is not None else np.zeros((h, w), np.float32)
+    return rgb[None].astype(np.float32), m[None].astype(np.float32)
 
 
 # Longest prefix in bytes: "_NNNNNN.json" must still fit a 255-byte file name.

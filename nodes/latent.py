@@ -64,9 +64,8 @@ def vae_encode(ctx: NodeContext, vae: Any, image: Any) -> Any:
     aliases=("VAEDecode",),
 )
 def vae_decode(ctx: NodeContext, vae: Any, latent: Any) -> np.ndarray:
-    """Decode a latent into an image."""
+    """Decode a latent into an image. SD 1.x and SD 2.x latents share one latent space: either VAE
+    decodes either."""
     from studio.diffusion.vae import decode
 
-    if latent.family not in ("any", vae.family):
-        raise NodeFailure(f"LATENT[{latent.family}] does not fit VAE[{vae.family}]")
     return decode(vae, latent)

@@ -17,7 +17,7 @@ from typing import Any
 from .nodetype import Input, NodeType, Output
 from .registry import Registry
 from .services import RunServices
-from .types import ANY_FAMILY, Kind, PortType, Verdict, can_connect, is_family_var
+from .types import ANY_FAMILY, Kind, PortType, Verdict, can_connect, families_fit, is_family_var
 
 ANY_PORT = PortType.parse("ANY")
 # Ports of one unknown (placeholder) node: its ports are only names seen on its wires, so a file
@@ -331,7 +331,9 @@ class Graph:
                 for o in nt.outputs:
                     if is_family_var(o.type.family):
                         bound.setdefault(o.type.family, (fam, o.type.with_family(fam)))
-        for decl in nt.wires:
+        # A LATENT binds a family only where nothing else does: sd15 and sd2 latents are interchangeable,
+        # so a model, VAE or prompt says better which family the node works in.
+        for decl in sorted(nt.wires, key=lambda w: w.type.kind is Kind.LATENT):
             var = decl.type.family
             if not is_family_var(var) or var in bound or decl.name == skip_port:
                 continue
@@ -400,7 +402,7 @@ class Graph:
                 if verdict and is_family_var(in_t.family) and out_t.concrete_family:
                     # as for a direct wire: the consumer's other inputs may have fixed the family
                     hit = self.bound_families(consumer, skip_port=port).get(in_t.family)
-                    if hit and hit[0] != out_t.concrete_family:
+                    if hit and not families_fit(out_t, hit[1]):
                         verdict = Verdict(False, f"{out_t} does not fit {hit[1]}")
                 if not verdict:
                     return Verdict(False, f"the reroute feeds {self.title_of(consumer)}: {verdict.reason}")
@@ -459,7 +461,7 @@ class Graph:
             return verdict
         if is_family_var(in_t.family) and out_t.concrete_family:
             hit = self.bound_families(dst, skip_port=dst_port).get(in_t.family)
-            if hit and hit[0] != out_t.concrete_family:
+            if hit and not families_fit(out_t, hit[1]):
                 return Verdict(False, f"{out_t} does not fit {hit[1]}")
         if self._reaches(dst, src):
             return Verdict(False, "that wire would make a loop")
@@ -637,7 +639,7 @@ class Graph:
                     hit = self.bound_families(node.id, memo=memo).get(in_t.family)
                     if hit:
                         in_t = in_t.with_family(hit[0])
-                        if src_t.concrete_family and src_t.concrete_family != hit[0]:
+                        if not families_fit(src_t, hit[1]):
                             yield p(decl.name, f"{src_t} does not fit {hit[1]}")
                             continue
                 verdict = can_connect(src_t, in_t)

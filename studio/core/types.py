@@ -4,6 +4,9 @@ A port type is a kind plus, for model-bearing kinds, a model family. Families ar
 concrete (``sd15``, ``sd2``, ``sdxl``), ``any``, or a node-local variable (``$F``): every port of
 one node that uses the same variable must end up with the same concrete family. That is how a
 sampler says "model, conditioning and latent of one family" without knowing which.
+
+``sd15`` and ``sd2`` share one VAE latent space, so a LATENT of either fits where the other is
+expected (``families_fit``); every other kind, and SDXL's latents, need the family itself.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class ModelKind(StrEnum):
         return self is not ModelKind.ANNOTATORS
 
 
+# Families whose VAEs share one latent space: a LATENT of one is valid for the others.
+_LATENT_SPACE: dict[str, str] = {Family.SD15.value: "sd", Family.SD2.value: "sd", Family.SDXL.value: "sdxl"}
+
 FAMILIES = tuple(Family)
 MODEL_KINDS = tuple(ModelKind)
 DOWNLOAD_KINDS = tuple(k for k in ModelKind if k.downloadable)
@@ -126,6 +132,24 @@ class PortType:
         return f"{self.kind.value}[{fam}]" if fam else self.kind.value
 
 
+def latents_compatible(a: str, b: str) -> bool:
+    """Whether a LATENT of family ``a`` is valid where family ``b`` is expected: the same family,
+    ``any``, or two families that share a latent space (sd15 and sd2)."""
+    if a == b or ANY_FAMILY in (a, b):
+        return True
+    space = _LATENT_SPACE.get(a)
+    return space is not None and space == _LATENT_SPACE.get(b)
+
+
+def families_fit(a: PortType, b: PortType) -> bool:
+    """Whether the concrete families of two ports may meet, across a wire or at one node's family
+    variable: equal, unknown, or latent-compatible where either port is a LATENT."""
+    fa, fb = a.concrete_family, b.concrete_family
+    if not fa or not fb or fa == fb:
+        return True
+    return Kind.LATENT in (a.kind, b.kind) and latents_compatible(fa, fb)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The answer to "may this connection be made?" — truthy when it may; otherwise a reason."""
@@ -149,7 +173,6 @@ def can_connect(out: PortType | str, inp: PortType | str) -> Verdict:
         return Verdict(False, f"{inp.kind.value} is a parameter, not a wire input")
     if out.kind is not inp.kind:
         return Verdict(False, f"{out.kind.value} output cannot feed a {inp.kind.value} input")
-    a, b = out.concrete_family, inp.concrete_family
-    if a and b and a != b:
+    if not families_fit(out, inp):
         return Verdict(False, f"{out} does not fit {inp}")
     return YES

@@ -1,31 +1,60 @@
-"""The denoising loop: our own, over diffusers components (UNet, scheduler, ControlNets).
+"""The sampling loop: a diffusers scheduler stepping over a denoiser, with hooks around each step.
+
+In DESIGN.md's terms ("Denoiser and hooks"):
+
+- the **denoiser** (``studio.diffusion.denoiser``) wraps the model: given the scheduler-scaled latent
+  and the timestep it returns the model output after CFG, with ControlNet residuals and the other
+  extension points (conditioning patches, input extensions) applied;
+- the **scheduler** is diffusers' own and steps exactly as in the pipelines (``scale_model_input``,
+  the denoiser, ``step``); its output gives the next sample and the x0 estimate;
+- **step hooks** (``StepHooks``) run around each step: ``before`` (the cancel check) and ``after``
+  (inpaint-mask blending, then previews). A hook is a function of one ``StepState``.
 
 It reproduces what diffusers' ``StableDiffusionPipeline``, ``StableDiffusionImg2ImgPipeline``,
-``StableDiffusion(XL)ControlNetPipeline`` and ``StableDiffusionXLPipeline`` compute for the same
-weights, seed and settings, step by step, while adding what a pipeline call cannot: any number of
-ControlNets per prompt half, a cancel check and a preview at every step.
+``StableDiffusionInpaintPipeline`` (4-channel UNets), ``StableDiffusion(XL)ControlNetPipeline`` and
+``StableDiffusionXLPipeline`` compute for the same weights, seed and settings, step by step, while adding
+what a pipeline call cannot: any number of ControlNets per prompt half, runs split in two, a cancel check
+and a preview at every step.
 
-Rules, stated once:
+Rules, stated once (CFG, SDXL and ControlNet rules: see ``build_denoiser``):
 
 - **Noise.** Every random draw comes from one CPU ``torch.Generator`` seeded with ``seed``, through
   diffusers' ``randn_tensor`` (drawn on the CPU, then moved): the same seed gives the same image on
-  CUDA, MPS or CPU, and the same as a diffusers pipeline given ``torch.Generator("cpu")``.
-  DPM++ SDE draws from a Brownian tree seeded with ``seed`` itself, built on the CPU for the same reason.
-- **txt2img or img2img.** ``denoise`` ≥ 1: the latent only gives the batch and size; sampling starts
-  from pure noise × ``init_noise_sigma`` (an empty latent is all zeros, so this is txt2img).
-  ``denoise`` < 1: img2img from the latent with diffusers' ``strength`` semantics: the last
-  ``int(steps × denoise)`` of ``steps`` timesteps are run, starting from the latent noised to the
-  first of them. ``denoise`` = 0 returns the latent unchanged.
-- **CFG.** The batch is [negative, positive] like the pipelines. ``cfg`` = 1 runs the positive half
-  only (the result is identical); unlike the pipelines, ``cfg`` < 1 still applies the CFG formula.
-  A positive and a negative of different lengths (long prompts) are tiled to a common length, which
-  leaves cross-attention unchanged (repeated keys/values do not change a softmax average).
-- **ControlNets** come from ``positive.controls`` and ``negative.controls``. A spec attached to both
-  (what ``control.apply`` does) runs once on the whole CFG batch, exactly as the diffusers pipelines
-  apply control to both halves; a spec on one side only runs on that half. ``start``/``end`` are
-  fractions of the loop's iterations as diffusers' ``control_guidance_start/end``; residuals of
-  several ControlNets add up. The hint is resized to the output size by diffusers' own
-  ``VaeImageProcessor`` (stretch, nearest), as the pipelines do.
+  CUDA, MPS or CPU, and the same as a diffusers pipeline given ``torch.Generator("cpu")``. The starting
+  noise is drawn even when it is not added, so later draws (ancestral, SDE) do not depend on
+  ``add_noise``. DPM++ SDE draws from a Brownian tree seeded with ``seed`` itself, built on the CPU.
+- **Schedule.** The scheduler's timesteps are set for ``steps``. ``denoise`` ≥ 1 keeps them all;
+  ``denoise`` < 1 keeps the last ``int(steps × denoise)`` steps, diffusers' ``strength``;
+  ``denoise`` = 0 returns the latent unchanged. A *step* is one interval of noise levels: one model
+  evaluation, or two for second-order samplers (heun, dpmpp_sde; their last step has one).
+- **Stop and resume** (ComfyUI's advanced sampler). ``start_step`` and ``end_step`` count steps of the
+  schedule that ``denoise`` kept (0 = its first); only steps [start_step, end_step) run, and
+  ``end_step`` past the end means to the end. ControlNet start/end fractions stay fractions of the
+  whole kept schedule, so both halves of a split run see control exactly as one run would.
+- **Starting latents.** With ``add_noise`` (the default) the run starts from noise: at the very first
+  step of a full-strength schedule from pure noise × ``init_noise_sigma`` (the latent gives only batch,
+  size and, with a noise mask, the kept area: txt2img), otherwise from the latent noised to the first
+  step's timestep with the scheduler's ``add_noise`` (img2img). Without ``add_noise`` the latent is
+  used as it is: it already carries noise at the first step's level, in the form below.
+- **Leftover noise.** A run that stops before the end of the schedule with ``return_leftover_noise``
+  returns the sample as it stands, at the noise level of step ``end_step``, as ``x0 + σ·ε`` (the
+  variance-exploding form of k-diffusion and ComfyUI, whatever the scheduler keeps internally), so
+  another sampler, or the same one with ``start_step = end_step`` and ``add_noise`` off, continues it.
+  Without ``return_leftover_noise`` its last step goes to noise level 0, as ComfyUI does: the result
+  is that step's x0 estimate, which is what every sampler here gives for a final step to σ = 0.
+  A run split at step k (``end_step=k`` with leftover noise, then ``start_step=k`` without
+  ``add_noise``, same settings) equals the uninterrupted run for samplers whose step depends only on
+  the current sample: euler, heun, ddim, and dpmpp_sde (its Brownian noise depends only on the seed
+  and the noise levels). Multistep solvers (dpmpp_2m, dpmpp_2m_sde, uni_pc) restart their history at
+  the split; ancestral and SDE samplers and lcm draw their later noise from a generator that is at
+  another state after the split. Their split runs differ a little from the uninterrupted ones.
+- **Noise mask** (``Latent.noise_mask``: 1 = repaint, 0 = keep): as diffusers' inpainting pipeline
+  does for 4-channel UNets, after every step ``latents = (1 - mask) · kept + mask · latents``, where
+  ``kept`` is the input latent noised with the run's noise to the level the sample has reached
+  (``add_noise`` at the next step's timestep), or the input latent itself after the last step. The
+  x0 estimate handed to previews is blended with the input latent the same way. Without ``add_noise``
+  the kept area continues from the clean latent and noise that the interrupted run hands on
+  (``Latent.kept``); a latent without them is held as though it were clean.
 """
 
 from __future__ import annotations
@@ -34,25 +63,104 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from studio.core.context import NodeFailure, OutOfMemory
+from studio.core.types import latents_compatible
 
+from .denoiser import Denoiser, build_denoiser
 from .schedulers import make_scheduler
 from .vae import SCALE, _oom, free_memory
-from .values import Conditioning, ControlSpec, Latent, UNetModel
+from .values import Conditioning, KeptArea, Latent, UNetModel
 
 StepCallback = Callable[[int, int, Any], None]
+END = 10000  # end_step's default and most (as ComfyUI's advanced sampler): to the end of the schedule
 
 
 @dataclass
-class _ControlJob:
-    spec: ControlSpec
-    rows: slice  # rows of the model batch it conditions
-    hint: Any  # (rows, 3, H, W) on the ControlNet's device
+class StepState:
+    """What a step hook sees of one model evaluation.
+
+    ``index`` is the entry of ``scheduler.timesteps`` being run and ``t`` its timestep; ``count`` counts
+    this run's evaluations so far (this one included) out of ``evaluations``. Before the step
+    ``latents`` is the sample about to be evaluated. After it ``latents`` is the sample the step
+    produced, at the noise level of timestep ``next_t`` (None: noise level 0, the result), and ``x0``
+    the step's estimate of the clean latent. A hook may replace ``latents`` or ``x0``: later hooks and
+    the loop see the replacement.
+    """
+
+    index: int
+    t: Any
+    count: int
+    evaluations: int
+    latents: Any
+    next_t: Any = None
+    x0: Any = None
+
+
+StepHook = Callable[[StepState], None]
+
+
+@dataclass
+class StepHooks:
+    before: list[StepHook] = field(default_factory=list)
+    after: list[StepHook] = field(default_factory=list)
+
+
+@dataclass
+class NoiseMaskBlend:
+    """The after-step hook of a noise mask (see "Noise mask" above). ``mask`` is (B, 1, h, w); the area
+    to keep is put back to ``clean`` noised with ``noise`` to the sample's level, exactly as diffusers'
+    ``StableDiffusionInpaintPipeline`` does for a 4-channel UNet."""
+
+    scheduler: Any
+    mask: Any
+    clean: Any
+    noise: Any
+
+    def __call__(self, state: StepState) -> None:
+        kept = self.clean
+        if state.next_t is not None:
+            kept = self.scheduler.add_noise(self.clean, self.noise, state.next_t.reshape(1))
+        state.latents = (1 - self.mask) * kept + self.mask * state.latents
+        if state.x0 is not None:
+            state.x0 = (1 - self.mask) * self.clean + self.mask * state.x0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which entries of ``scheduler.timesteps`` a run evaluates: [first, stop). ``tail`` is the first
+    entry that ``denoise`` keeps. ``to_zero``: the last evaluation ends at noise level 0 (its x0 is the
+    result); ``leftover``: the result still carries the noise of entry ``stop``."""
+
+    tail: int
+    first: int
+    stop: int
+    to_zero: bool = False
+    leftover: bool = False
+
+
+def plan_steps(scheduler: Any, steps: int, denoise: float, start_step: int = 0, end_step: int = END,
+               return_leftover_noise: bool = False) -> Plan | None:
+    """The entries to run (None: nothing to run). ``scheduler`` has its timesteps set for ``steps``."""
+    n = steps if denoise >= 1.0 else min(int(steps * denoise), steps)  # diffusers' get_timesteps
+    if n <= 0:
+        raise NodeFailure(f"denoise {denoise:g} of {steps} steps leaves no step to run; raise steps or denoise")
+    order = getattr(scheduler, "order", 1)
+    entries = len(scheduler.timesteps)
+    skip = steps - n
+    a, b = min(max(start_step, 0), n), min(max(end_step, 0), n)
+    if a >= b:
+        return None
+    first = (skip + a) * order
+    if b == n:
+        return Plan(skip * order, first, entries)
+    if return_leftover_noise:
+        return Plan(skip * order, first, (skip + b) * order, leftover=True)
+    return Plan(skip * order, first, (skip + b - 1) * order + 1, to_zero=True)
 
 
 def check_families(model: UNetModel, positive: Conditioning, negative: Conditioning, latent: Latent) -> None:
@@ -60,22 +168,12 @@ def check_families(model: UNetModel, positive: Conditioning, negative: Condition
     for what, value in (("CONDITIONING", positive), ("CONDITIONING", negative)):
         if value.family != fam:
             raise NodeFailure(f"{what}[{value.family}] does not fit MODEL[{fam}]")
-    if latent.family not in ("any", fam):
+    if not latents_compatible(latent.family, fam):
         raise NodeFailure(f"LATENT[{latent.family}] does not fit MODEL[{fam}]")
     for cond in (positive, negative):
         for spec in cond.controls:
             if spec.controlnet.family != fam:
                 raise NodeFailure(f"CONTROL_NET[{spec.controlnet.family}] does not fit MODEL[{fam}]")
-
-
-def img2img_timesteps(scheduler: Any, steps: int, denoise: float) -> Any:
-    """diffusers' img2img ``get_timesteps``: the tail of the schedule that ``denoise`` (strength) keeps."""
-    init_timestep = min(int(steps * denoise), steps)
-    t_start = max(steps - init_timestep, 0)
-    order = getattr(scheduler, "order", 1)
-    if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(t_start * order)
-    return scheduler.timesteps[t_start * order:]
 
 
 def denoised_estimate(scheduler: Any, output: Any, model_output: Any, sample: Any) -> Any:
@@ -101,64 +199,6 @@ def denoised_estimate(scheduler: Any, output: Any, model_output: Any, sample: An
     if kind == "sample":
         return model_output
     raise NodeFailure(f"cannot preview a model with prediction type {kind!r}")
-
-
-def _per_batch(t: Any, batch: int, what: str) -> Any:
-    if t.shape[0] == batch:
-        return t
-    if t.shape[0] == 1:
-        return t.repeat(batch, *([1] * (t.ndim - 1)))
-    raise NodeFailure(f"{what} has a batch of {t.shape[0]}, the latent {batch}")
-
-
-def _common_length(a: Any, b: Any) -> tuple[Any, Any]:
-    la, lb = a.shape[1], b.shape[1]
-    if la == lb:
-        return a, b
-    n = math.lcm(la, lb)
-    return a.repeat(1, n // la, 1), b.repeat(1, n // lb, 1)
-
-
-def _time_ids(cond: Conditioning, height: int, width: int) -> list[int]:
-    """SDXL micro-conditioning: original size, crop top-left, target size; sizes default to the output."""
-    ex = cond.extras
-    return [*ex.get("original_size", (height, width)), *ex.get("crop_top_left", (0, 0)),
-            *ex.get("target_size", (height, width))]
-
-
-def _guidance_embedding(w: Any, dim: int, dtype: Any) -> Any:
-    # Guidance-distilled UNets (time_cond_proj_dim set, e.g. LCM): diffusers' pipeline helper is a
-    # method that uses no state, so it is called unbound.
-    from diffusers import StableDiffusionPipeline
-
-    return StableDiffusionPipeline.get_guidance_scale_embedding(None, w, embedding_dim=dim, dtype=dtype)
-
-
-def _control_jobs(positive: Conditioning, negative: Conditioning, batch: int, cfg_on: bool,
-                  height: int, width: int) -> list[_ControlJob]:
-    from diffusers.image_processor import VaeImageProcessor
-
-    # The ControlNet pipelines' own hint preparation: to float tensor, resize to the output size.
-    processor = VaeImageProcessor(vae_scale_factor=SCALE, do_convert_rgb=True, do_normalize=False)
-    pos = list(positive.controls)
-    neg = list(negative.controls) if cfg_on else []
-    # Rows of the model batch: [negative, positive] with CFG, [positive] without.
-    whole = slice(0, 2 * batch if cfg_on else batch)
-    cond_half = slice(batch, 2 * batch) if cfg_on else whole
-    uncond_half = slice(0, batch)
-    placed = [(s, whole if s in neg else cond_half) for s in pos] + [(s, uncond_half) for s in neg if s not in pos]
-    jobs = []
-    for spec, rows in placed:
-        cn = spec.controlnet.model
-        # IMAGE (B, H, W, 3) float in [0, 1], as numpy: the layout VaeImageProcessor expects of arrays.
-        hint = spec.hint.detach().cpu().numpy() if hasattr(spec.hint, "detach") else spec.hint
-        hint = np.asarray(hint, dtype=np.float32)
-        hint = processor.preprocess(hint, height=height, width=width).to(dtype=cn.dtype).to(cn.device)
-        hint = _per_batch(hint, batch, "a ControlNet hint image")
-        if cfg_on and rows is whole:
-            hint = hint.repeat(2, 1, 1, 1)
-        jobs.append(_ControlJob(spec, rows, hint))
-    return jobs
 
 
 def _seed_brownian_tree(scheduler: Any, shape: tuple[int, ...], seed: int, device: Any, dtype: Any) -> None:
@@ -194,23 +234,31 @@ def sample(
     sampler: str,
     scheduler: str,
     denoise: float = 1.0,
+    start_step: int = 0,
+    end_step: int = END,
+    add_noise: bool = True,
+    return_leftover_noise: bool = False,
     on_step: StepCallback | None = None,
     check_cancel: Callable[[], None] | None = None,
 ) -> Latent:
-    """Denoise ``latent``; returns LATENT[model family] on the CPU in float32.
+    """Denoise ``latent``; returns LATENT[model family] on the CPU in float32, with the input's noise
+    mask. See the module docstring for ``denoise``, ``start_step``/``end_step``, ``add_noise`` and
+    ``return_leftover_noise``; their defaults run the whole schedule.
 
-    ``on_step(step, total, x0)`` runs after each model evaluation (``total`` counts evaluations, so
-    second-order samplers report 2·steps-1 of them); ``check_cancel()`` runs before each, so a cancel
-    takes effect within one step.
+    ``on_step(step, total, x0)`` runs after each model evaluation (``total`` counts this run's
+    evaluations, so second-order samplers report 2·steps-1 of them); ``check_cancel()`` runs before
+    each, so a cancel takes effect within one step.
     """
     check_families(model, positive, negative, latent)
     if steps < 1:
         raise NodeFailure("steps must be at least 1")
     if denoise <= 0:
-        return Latent(family=model.family, samples=latent.samples, noise_mask=latent.noise_mask)
+        return _unchanged(model, latent)
     try:
         return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
-                       scheduler=scheduler, denoise=denoise, on_step=on_step, check_cancel=check_cancel)
+                       scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
+                       add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
+                       check_cancel=check_cancel)
     except Exception as exc:
         if not _oom(exc):
             raise
@@ -220,9 +268,14 @@ def sample(
                           "try a smaller size or batch") from None
 
 
+def _unchanged(model: UNetModel, latent: Latent) -> Latent:
+    return Latent(family=model.family, samples=latent.samples, noise_mask=latent.noise_mask, kept=latent.kept)
+
+
 def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, latent: Latent, *, seed: int,
-            steps: int, cfg: float, sampler: str, scheduler: str, denoise: float,
-            on_step: StepCallback | None, check_cancel: Callable[[], None] | None) -> Latent:
+            steps: int, cfg: float, sampler: str, scheduler: str, denoise: float, start_step: int, end_step: int,
+            add_noise: bool, return_leftover_noise: bool, on_step: StepCallback | None,
+            check_cancel: Callable[[], None] | None) -> Latent:
     import torch
     from diffusers import DPMSolverSDEScheduler
     from diffusers.utils.torch_utils import randn_tensor
@@ -234,128 +287,139 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
         raise NodeFailure(f"the latent has shape {tuple(init.shape)}; this model needs "
                           f"{unet.config.in_channels} channels")
     batch, _, lh, lw = init.shape
-    height, width = lh * SCALE, lw * SCALE
     sched = make_scheduler(sampler, scheduler, model.scheduler_config)
     generator = torch.Generator("cpu").manual_seed(int(seed))
-    cfg_on = cfg != 1.0
 
     with torch.no_grad():
-        # --- timesteps and starting latents ---------------------------------------------------
         sched.set_timesteps(steps, device=device)
-        if denoise >= 1.0:
-            timesteps = sched.timesteps
-            noise = randn_tensor(tuple(init.shape), generator=generator, device=device, dtype=dtype)
+        plan = plan_steps(sched, steps, denoise, start_step, end_step, return_leftover_noise)
+        if plan is None:
+            return _unchanged(model, latent)
+        if (denoise < 1.0 or plan.first > 0) and hasattr(sched, "set_begin_index"):
+            sched.set_begin_index(plan.first)
+
+        # --- starting latents -------------------------------------------------------------------
+        noise = randn_tensor(tuple(init.shape), generator=generator, device=device, dtype=dtype)
+        source = init.to(device=device, dtype=dtype)
+        if not add_noise:
+            latents = _from_leftover_form(sched, source, plan.first)
+        elif denoise >= 1.0 and plan.first == 0:
             latents = noise * sched.init_noise_sigma
         else:
-            timesteps = img2img_timesteps(sched, steps, denoise)
-            if len(timesteps) == 0:
-                raise NodeFailure(f"denoise {denoise:g} of {steps} steps leaves no step to run; "
-                                  "raise steps or denoise")
-            noise = randn_tensor(tuple(init.shape), generator=generator, device=device, dtype=dtype)
-            latents = sched.add_noise(init.to(device=device, dtype=dtype), noise, timesteps[:1].repeat(batch))
+            latents = sched.add_noise(source, noise, sched.timesteps[plan.first:plan.first + 1].repeat(batch))
         if isinstance(sched, DPMSolverSDEScheduler):
             _seed_brownian_tree(sched, tuple(init.shape), int(seed), device, dtype)
 
-        # --- conditioning ---------------------------------------------------------------------
-        pos = _per_batch(positive.embeds.to(device=device, dtype=dtype), batch, "the positive conditioning")
-        if cfg_on:
-            neg = _per_batch(negative.embeds.to(device=device, dtype=dtype), batch, "the negative conditioning")
-            neg, pos = _common_length(neg, pos)
-            embeds = torch.cat([neg, pos])
+        # --- hooks ------------------------------------------------------------------------------
+        hooks = StepHooks()
+        if check_cancel is not None:
+            hooks.before.append(lambda state: check_cancel())
+        blend = None
+        if latent.noise_mask is not None:
+            mask = latent_mask(latent.noise_mask, batch, lh, lw).to(device=device, dtype=dtype)
+            clean, kept_noise = source, noise
+            if not add_noise and latent.kept is not None:
+                clean = latent.kept.clean.to(device=device, dtype=dtype)
+                kept_noise = latent.kept.noise.to(device=device, dtype=dtype)
+            blend = NoiseMaskBlend(sched, mask, clean, kept_noise)
+            hooks.after.append(blend)
+        if on_step is not None:
+            hooks.after.append(lambda state: on_step(state.count, state.evaluations, state.x0))
+
+        denoiser = build_denoiser(model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE,
+                                  width=lw * SCALE)
+        latents = run_steps(sched, denoiser, latents, plan, hooks, _step_kwargs(sched, generator))
+
+    kept = None
+    if plan.leftover:
+        latents = _to_leftover_form(sched, latents, plan.stop)
+        if blend is not None:
+            kept = KeptArea(blend.clean.float().cpu(), blend.noise.float().cpu())
+    return Latent(family=model.family, samples=latents.float().cpu(), noise_mask=latent.noise_mask, kept=kept)
+
+
+def run_steps(scheduler: Any, denoiser: Denoiser, latents: Any, plan: Plan, hooks: StepHooks,
+              step_kwargs: dict[str, Any]) -> Any:
+    """The loop: for each planned entry, the before-hooks, the denoiser, the scheduler's step and the
+    after-hooks. Returns the last sample (the x0 estimate where the plan ends at noise level 0)."""
+    timesteps = scheduler.timesteps
+    total = len(timesteps) - plan.tail  # the denoiser counts evaluations of the kept schedule
+    evaluations = plan.stop - plan.first
+    for count, index in enumerate(range(plan.first, plan.stop), start=1):
+        t = timesteps[index]
+        state = StepState(index, t, count, evaluations, latents)
+        for hook in hooks.before:
+            hook(state)
+        latents = state.latents
+        model_output = denoiser(scheduler.scale_model_input(latents, t), t, index - plan.tail, total)
+        out = scheduler.step(model_output, t, latents, **step_kwargs, return_dict=True)
+        state.x0 = denoised_estimate(scheduler, out, model_output, latents)
+        if index == plan.stop - 1 and plan.to_zero:
+            state.latents, state.next_t = state.x0, None
         else:
-            embeds = pos
-        halves = [negative, positive] if cfg_on else [positive]
-
-        added: dict[str, Any] | None = None
-        if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL
-            if any(c.pooled is None for c in halves):
-                raise NodeFailure("this SDXL model needs conditioning with a pooled embedding "
-                                  "(encode the prompt with an SDXL CLIP)")
-            text_embeds = torch.cat([_per_batch(c.pooled.to(device=device, dtype=dtype), batch, "pooled embedding")
-                                     for c in halves])
-            time_ids = torch.tensor([_time_ids(c, height, width) for c in halves], dtype=dtype, device=device)
-            added = {"text_embeds": text_embeds, "time_ids": time_ids.repeat_interleave(batch, dim=0)}
-
-        timestep_cond = None
-        if getattr(unet.config, "time_cond_proj_dim", None) is not None:
-            w = torch.tensor(cfg - 1).repeat(batch)
-            timestep_cond = _guidance_embedding(w, unet.config.time_cond_proj_dim, dtype).to(device, dtype)
-            if cfg_on:
-                timestep_cond = timestep_cond.repeat(2, 1)
-
-        jobs = _control_jobs(positive, negative, batch, cfg_on, height, width)
-
-        step_params = inspect.signature(sched.step).parameters
-        step_kwargs: dict[str, Any] = {}
-        if "generator" in step_params:
-            step_kwargs["generator"] = generator
-        if "eta" in step_params:
-            step_kwargs["eta"] = 0.0
-
-        # --- the loop -------------------------------------------------------------------------
-        total = len(timesteps)
-        for i, t in enumerate(timesteps):
-            if check_cancel is not None:
-                check_cancel()
-            model_in = torch.cat([latents] * 2) if cfg_on else latents
-            model_in = sched.scale_model_input(model_in, t)
-
-            down, mid = _control_residuals(jobs, i, total, model_in, t, embeds, added)
-            noise_pred = unet(
-                model_in, t, encoder_hidden_states=embeds, timestep_cond=timestep_cond,
-                down_block_additional_residuals=down, mid_block_additional_residual=mid,
-                added_cond_kwargs=added, return_dict=False,
-            )[0]
-            if cfg_on:
-                uncond, cond = noise_pred.chunk(2)
-                noise_pred = uncond + cfg * (cond - uncond)
-
-            out = sched.step(noise_pred, t, latents, **step_kwargs, return_dict=True)
-            if on_step is not None:
-                on_step(i + 1, total, denoised_estimate(sched, out, noise_pred, latents))
-            latents = out.prev_sample
-
-    return Latent(family=model.family, samples=latents.float().cpu())
+            state.latents = out.prev_sample
+            state.next_t = timesteps[index + 1] if index + 1 < len(timesteps) else None
+        for hook in hooks.after:
+            hook(state)
+        latents = state.latents
+    return latents
 
 
-def _control_residuals(jobs: list[_ControlJob], i: int, total: int, model_in: Any, t: Any, embeds: Any,
-                       added: dict[str, Any] | None) -> tuple[Any, Any]:
-    """Summed ControlNet residuals for loop iteration ``i`` (None when no ControlNet is active)."""
-    down: list[Any] | None = None
-    mid: Any = None
-    for job in jobs:
-        spec = job.spec
-        # diffusers' controlnet_keep: on only while the iteration lies inside [start, end].
-        keep = 1.0 - float(i / total < spec.start or (i + 1) / total > spec.end)
-        scale = spec.strength * keep
-        if scale == 0.0:
-            continue  # its residuals would be exact zeros
-        cn = spec.controlnet.model
-        rows = job.rows
-        kwargs = {}
-        if added is not None:
-            kwargs["added_cond_kwargs"] = {k: v[rows] for k, v in added.items()}
-        d, m = cn(
-            model_in[rows].to(cn.dtype), t, encoder_hidden_states=embeds[rows].to(cn.dtype),
-            controlnet_cond=job.hint, conditioning_scale=scale, guess_mode=False, return_dict=False, **kwargs,
-        )
-        if rows.stop - rows.start != model_in.shape[0]:
-            d = [_place(r, rows, model_in.shape[0]) for r in d]
-            m = _place(m, rows, model_in.shape[0])
-        d = [r.to(model_in.device, model_in.dtype) for r in d]
-        m = m.to(model_in.device, model_in.dtype)
-        if down is None:
-            down, mid = d, m
-        else:
-            down = [a + b for a, b in zip(down, d, strict=True)]
-            mid = mid + m
-    return (down, mid) if down is not None else (None, None)
+def _step_kwargs(scheduler: Any, generator: Any) -> dict[str, Any]:
+    params = inspect.signature(scheduler.step).parameters
+    kwargs: dict[str, Any] = {}
+    if "generator" in params:
+        kwargs["generator"] = generator
+    if "eta" in params:
+        kwargs["eta"] = 0.0
+    return kwargs
 
 
-def _place(r: Any, rows: slice, size: int) -> Any:
-    """Residuals for some rows of the batch, zero elsewhere."""
+def latent_mask(mask: Any, batch: int, height: int, width: int) -> Any:
+    """``Latent.noise_mask`` as a float32 (batch, 1, height, width) CPU tensor: resized with
+    ``interpolate`` (nearest) as diffusers' inpainting pipeline does; a shorter batch repeats."""
     import torch
+    import torch.nn.functional as F
 
-    full = torch.zeros((size, *r.shape[1:]), dtype=r.dtype, device=r.device)
-    full[rows] = r
-    return full
+    m = mask.detach().cpu() if isinstance(mask, torch.Tensor) else torch.from_numpy(np.asarray(mask))
+    m = m.to(torch.float32)
+    if m.ndim == 2:
+        m = m[None, None]
+    elif m.ndim == 3:
+        m = m[:, None]
+    if m.ndim != 4 or m.shape[1] != 1 or m.shape[0] < 1:
+        raise NodeFailure(f"a noise mask of shape {tuple(mask.shape)} is not (B, H, W) or (B, 1, H, W)")
+    if m.shape[0] > batch:
+        raise NodeFailure(f"a batch of {m.shape[0]} noise masks does not fit a latent batch of {batch}")
+    m = F.interpolate(m.clamp(0.0, 1.0), size=(height, width))
+    if m.shape[0] < batch:
+        m = m[[i % m.shape[0] for i in range(batch)]]
+    return m
+
+
+def _variance_exploding(scheduler: Any) -> bool:
+    """Whether the scheduler keeps samples as x0 + σ·ε (the k-diffusion ports: euler, heun, dpmpp_sde,
+    which start from noise × σ_max) rather than √ᾱ·x0 + √(1-ᾱ)·ε (ddim, DPM-Solver, UniPC, LCM,
+    which start from unit noise)."""
+    return float(scheduler.init_noise_sigma) > 1.0
+
+
+def _noise_level(scheduler: Any, index: int) -> float:
+    """σ (as in x0 + σ·ε) of the sample about to be evaluated at ``timesteps[index]``."""
+    sigmas = getattr(scheduler, "sigmas", None)
+    if sigmas is not None:
+        return float(sigmas[index])
+    alpha_bar = float(scheduler.alphas_cumprod[int(scheduler.timesteps[index])])
+    return math.sqrt((1.0 - alpha_bar) / alpha_bar)
+
+
+def _to_leftover_form(scheduler: Any, sample: Any, index: int) -> Any:
+    if _variance_exploding(scheduler):
+        return sample
+    return sample * math.sqrt(_noise_level(scheduler, index) ** 2 + 1.0)
+
+
+def _from_leftover_form(scheduler: Any, sample: Any, index: int) -> Any:
+    if _variance_exploding(scheduler):
+        return sample
+    return sample / math.sqrt(_noise_level(scheduler, index) ** 2 + 1.0)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from studio.core.context import NodeFailure, OutOfMemory
+from studio.core.types import latents_compatible
 
 from .values import Latent, VAEModel
 
@@ -69,9 +70,12 @@ def free_memory() -> None:
 
 
 def decode(vae: VAEModel, latent: Latent) -> np.ndarray:
-    """LATENT → IMAGE (B, H, W, 3) float32 in [0, 1]."""
+    """LATENT → IMAGE (B, H, W, 3) float32 in [0, 1]. A latent of a family that shares the VAE's
+    latent space (sd15 and sd2) decodes too; an SDXL latent needs an SDXL VAE and the reverse."""
     import torch
 
+    if not latents_compatible(latent.family, vae.family):
+        raise NodeFailure(f"LATENT[{latent.family}] does not fit VAE[{vae.family}]")
     model = vae.vae
     try:
         with torch.no_grad(), _fp32_if_needed(model):

@@ -88,12 +88,36 @@ class Conditioning:
 
 
 @dataclass(frozen=True, eq=False)
+class KeptArea:
+    """How a sampler held the area outside a noise mask: the clean latent and the noise it was noised
+    with (both (B, 4, h, w)); the kept area at noise level t is the scheduler's ``add_noise(clean, noise, t)``."""
+
+    clean: Any
+    noise: Any
+
+
+@dataclass(frozen=True, eq=False)
 class Latent:
-    """LATENT: samples (B, 4, H/8, W/8) in the VAE's scaled latent space (as the UNet sees it)."""
+    """LATENT: samples (B, 4, H/8, W/8) in the VAE's scaled latent space (as the UNet sees it).
+
+    ``noise_mask`` (optional) limits sampling to part of the image: floats in [0, 1], 1 = repaint,
+    0 = keep the latent as it is, values between blend. A torch tensor or numpy array of shape (H, W),
+    (B, H, W) or (B, 1, H, W) at any size, pixel size (a MASK) or latent size: the sampler resizes it to
+    the latent's (h, w) with ``torch.nn.functional.interpolate`` (nearest), as diffusers' inpainting
+    pipeline does. A batch of one applies to every latent; a shorter batch repeats over them.
+
+    ``kept`` is set only on a latent that a sampler returned with leftover noise while a noise mask was
+    on, so that a sampler continuing it without adding noise holds the kept area exactly as one
+    uninterrupted run would.
+    """
 
     family: str
     samples: Any
     noise_mask: Any = None
+    kept: KeptArea | None = None
 
     def __cache_size__(self) -> int:
-        return self.samples.numel() * self.samples.element_size()
+        size = self.samples.numel() * self.samples.element_size()
+        if self.kept is not None:
+            size *= 3
+        return size + int(getattr(self.noise_mask, "nbytes", 0))

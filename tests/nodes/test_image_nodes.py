@@ -212,3 +212,81 @@ def test_load_refuses_an_image_over_the_pixel_budget_before_decoding(make_ctx, t
     ctx = make_ctx()
     with pytest.raises(NodeFailure, match=r"big\.png is 13000×13000 pixels"):
         load_image(ctx, image="big.png")
+
+
+# -- the mask file of Load Image ----------------------------------------------------------------------
+
+
+def _write_mask(path, size, box, value=255):
+    """A grey mask picture: ``value`` inside ``box`` (x0, y0, x1, y1), black elsewhere."""
+    m = np.zeros(size[::-1], np.uint8)
+    x0, y0, x1, y1 = box
+    m[y0:y1, x0:x1] = value
+    Image.fromarray(m).save(path)
+
+
+def test_load_takes_its_mask_from_the_mask_file_instead_of_alpha(make_ctx, tmp_path):
+    rgba = np.full((6, 10, 4), 255, np.uint8)
+    rgba[:, 5:, 3] = 0  # the image's own mask: its right half
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    _write_mask(tmp_path / "a_mask.png", (10, 6), (0, 0, 3, 6), value=128)
+    image, mask = load_image(make_ctx(), image="a.png", mask="a_mask.png")
+    assert image.shape == (1, 6, 10, 3) and mask.shape == (1, 6, 10) and mask.dtype == np.float32
+    assert np.allclose(mask[0, :, :3], 128 / 255) and (mask[0, :, 3:] == 0).all()
+    _, own = load_image(make_ctx(), image="a.png", mask="")
+    assert (own[0, :, 5:] == 1).all() and (own[0, :, :5] == 0).all()  # no mask file: alpha as before
+
+
+def test_a_mask_file_of_another_size_is_stretched_and_the_run_says_so(make_ctx, tmp_path):
+    Image.new("RGB", (20, 10)).save(tmp_path / "a.png")
+    _write_mask(tmp_path / "small.png", (10, 5), (5, 0, 10, 5))
+    ctx = make_ctx()
+    _, mask = load_image(ctx, image="a.png", mask="small.png")
+    assert mask.shape == (1, 10, 20)
+    assert mask[0, :, :8].max() == 0 and mask[0, :, 12:].min() == 1
+    warnings = [d["message"] for kind, d in ctx.recorder.events if kind == "log" and d["level"] == "warning"]
+    assert warnings == ["mask small.png is 10×5; stretched to the image's 20×10"]
+
+
+def test_a_missing_or_broken_mask_file_is_a_clear_error(make_ctx, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    with pytest.raises(NodeFailure, match=r"mask not found: gone.png; looked in"):
+        load_image(make_ctx(), image="a.png", mask="gone.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    with pytest.raises(NodeFailure, match="cannot read mask"):
+        load_image(make_ctx(), image="a.png", mask="bad.png")
+
+
+def test_the_signature_follows_the_mask_file(tmp_path):
+    import os
+
+    _write_mask(tmp_path / "m.png", (512, 512), (0, 0, 100, 100))
+    g = Graph(default_registry())
+    node = g.add_node("image.load", params={"image": str(SAMPLE)})
+    services = run_services(search_dirs=[tmp_path])
+    ex = Executor()
+    plain = ex.signatures(g.snapshot(), services)[node.id]
+    g.set_param(node.id, "mask", "m.png")
+    first = ex.signatures(g.snapshot(), services)[node.id]
+    assert ex.signatures(g.snapshot(), services)[node.id] == first  # stable while nothing changes
+    _write_mask(tmp_path / "m.png", (512, 512), (0, 0, 200, 200))
+    st = (tmp_path / "m.png").stat()
+    os.utime(tmp_path / "m.png", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    second = ex.signatures(g.snapshot(), services)[node.id]
+    assert len({plain, first, second}) == 3
+    summary = ex.run(g.snapshot(), services=services)
+    assert summary.ok and ex.outputs_of(node.id)[1][0, 150, 150] == 1.0
+
+
+def test_load_image_nodes_saved_before_the_mask_parameter_still_load():
+    from studio.core.workflow import document_to_graph
+
+    reg = default_registry()
+    assert reg["image.load"].version == "1.1.0"
+    doc = {"format": "latent-studio.workflow", "version": 1,
+           "nodes": [{"id": "a", "type": "image.load", "version": "1.0.0", "params": {"image": str(SAMPLE)}}],
+           "links": []}
+    g = document_to_graph(doc, reg)
+    assert g.nodes["a"].params == {"image": str(SAMPLE), "mask": ""}
+    assert g.validate() == []
+    assert Executor().run(g.snapshot(), services=run_services()).ok

@@ -1,0 +1,305 @@
+"""The denoiser: the model wrapper that the sampling loop's scheduler steps over.
+
+In DESIGN.md's terms the loop is *a scheduler stepping over a denoiser*. A ``Denoiser`` is built once
+per run from the model, the two prompt halves, the CFG scale, the ControlNets attached to the prompts,
+SDXL's added conditioning and a guidance embedding. Called with the scheduler-scaled latent and the
+timestep, it returns the model output after classifier-free guidance, in the scheduler's own
+parameterisation (epsilon, v or sample): the scheduler turns it into the next sample and the x0
+estimate, exactly as in diffusers' pipelines, so the loop stays a plain diffusers loop.
+
+Extension points, each a list on the denoiser (a new method plugs into one of them instead of growing
+the loop or this call):
+
+- **conditioning patches** (``ConditioningPatch``) may replace what the UNet is conditioned on at a
+  step (``UNetInputs``: encoder hidden states, added conditioning, cross-attention kwargs) — regional
+  prompts, GLIGEN, IP-Adapter. None is implemented yet.
+- **residual providers** (``ResidualProvider``) return down/mid block residuals for a step, summed
+  over providers — ControlNet (``ControlNetResiduals``) today, T2I-Adapter later. They see the patched
+  conditioning and the model input without extra channels, as the diffusers pipelines pass it.
+- **input extensions** (``InputExtension``) return channels concatenated to the UNet's input after
+  scaling — the mask and masked-image latents of a 9-channel inpainting UNet. None is implemented yet.
+- **model patches** are not here: weight patches (LoRA) are applied to the UNet the denoiser wraps,
+  before the run, so the denoiser calls whatever model it was given.
+
+Per-step work that is not about evaluating the model (cancel, previews, inpaint-mask blending) is
+done by the step hooks of ``studio.diffusion.sampling``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from studio.core.context import NodeFailure
+
+from .vae import SCALE
+from .values import Conditioning, ControlSpec, UNetModel
+
+
+@dataclass(frozen=True)
+class Step:
+    """One model evaluation: ``index`` counts the evaluations of the schedule being run (the tail that
+    ``denoise`` keeps) from 0, ``total`` is their number, ``t`` the scheduler's timestep. Fractions
+    such as ControlNet start/end are ``index / total``, as diffusers' ``controlnet_keep``."""
+
+    index: int
+    total: int
+    t: Any
+
+
+@dataclass(frozen=True)
+class UNetInputs:
+    """What the UNet is conditioned on besides the latent, one row per model-batch row
+    ([negative, positive] with CFG, [positive] without)."""
+
+    encoder_hidden_states: Any
+    added_cond_kwargs: dict[str, Any] | None = None
+    timestep_cond: Any = None
+    cross_attention_kwargs: dict[str, Any] | None = None
+
+
+class ConditioningPatch(Protocol):
+    """Change what the UNet is conditioned on at this step; return ``inputs`` itself to leave it."""
+
+    def __call__(self, inputs: UNetInputs, step: Step) -> UNetInputs: ...
+
+
+class ResidualProvider(Protocol):
+    """Down-block residuals (a list, one per UNet down-block output) and the mid-block residual for
+    this step, each of the model batch's size; (None, None) when it adds nothing at this step."""
+
+    def __call__(self, model_in: Any, step: Step, inputs: UNetInputs) -> tuple[list[Any] | None, Any]: ...
+
+
+class InputExtension(Protocol):
+    """Extra channels (rows, c, h, w) concatenated after the latent channels of the UNet's input."""
+
+    def __call__(self, model_in: Any, step: Step) -> Any: ...
+
+
+@dataclass
+class Denoiser:
+    """``denoiser(latents, t, step_index, total)`` → model output after CFG (see the module docstring).
+
+    ``latents`` is the current sample of the batch, already scaled by the scheduler's
+    ``scale_model_input``; with CFG the denoiser runs it as [negative, positive] in one batch.
+    """
+
+    unet: Any
+    inputs: UNetInputs
+    cfg: float
+    guided: bool  # two halves [negative, positive] combined by CFG; False runs the positive only
+    conditioning_patches: list[ConditioningPatch] = field(default_factory=list)
+    residual_providers: list[ResidualProvider] = field(default_factory=list)
+    input_extensions: list[InputExtension] = field(default_factory=list)
+
+    def __call__(self, latents: Any, t: Any, step_index: int, total: int) -> Any:
+        import torch
+
+        step = Step(step_index, total, t)
+        model_in = torch.cat([latents] * 2) if self.guided else latents
+        inputs = self.inputs
+        for patch in self.conditioning_patches:
+            inputs = patch(inputs, step)
+        down, mid = _sum_residuals(provider(model_in, step, inputs) for provider in self.residual_providers)
+        unet_in = model_in
+        if self.input_extensions:
+            unet_in = torch.cat([model_in, *(ext(model_in, step) for ext in self.input_extensions)], dim=1)
+        out = self.unet(
+            unet_in, t, encoder_hidden_states=inputs.encoder_hidden_states, timestep_cond=inputs.timestep_cond,
+            down_block_additional_residuals=down, mid_block_additional_residual=mid,
+            added_cond_kwargs=inputs.added_cond_kwargs, cross_attention_kwargs=inputs.cross_attention_kwargs,
+            return_dict=False,
+        )[0]
+        if self.guided:
+            uncond, cond = out.chunk(2)
+            out = uncond + self.cfg * (cond - uncond)
+        return out
+
+
+def _sum_residuals(parts: Any) -> tuple[list[Any] | None, Any]:
+    down: list[Any] | None = None
+    mid: Any = None
+    for d, m in parts:
+        if d is None:
+            continue
+        if down is None:
+            down, mid = list(d), m
+        else:
+            down = [a + b for a, b in zip(down, d, strict=True)]
+            mid = mid + m
+    return down, mid
+
+
+def build_denoiser(model: UNetModel, positive: Conditioning, negative: Conditioning, *, batch: int, cfg: float,
+                   height: int, width: int) -> Denoiser:
+    """The denoiser for one run over a latent batch of ``batch`` at ``height``×``width`` pixels, on the
+    UNet's device and dtype. Rules (shared with the diffusers pipelines unless said otherwise):
+
+    - **CFG.** The batch is [negative, positive]. ``cfg`` = 1 runs the positive half only (the result is
+      identical); unlike the pipelines, ``cfg`` < 1 still applies the CFG formula. A positive and a
+      negative of different lengths (long prompts) are tiled to a common length, which leaves
+      cross-attention unchanged (repeated keys/values do not change a softmax average).
+    - **SDXL** gets the pooled embeddings and size/crop conditioning of each half as added conditioning.
+    - **Guidance-distilled UNets** (``time_cond_proj_dim``, e.g. LCM) get the embedding of ``cfg - 1``.
+    - **ControlNets** (see ``ControlNetResiduals``).
+    """
+    import torch
+
+    unet = model.unet
+    device, dtype = unet.device, unet.dtype
+    guided = cfg != 1.0
+    pos = _per_batch(positive.embeds.to(device=device, dtype=dtype), batch, "the positive conditioning")
+    if guided:
+        neg = _per_batch(negative.embeds.to(device=device, dtype=dtype), batch, "the negative conditioning")
+        neg, pos = _common_length(neg, pos)
+        embeds = torch.cat([neg, pos])
+    else:
+        embeds = pos
+    halves = [negative, positive] if guided else [positive]
+
+    added: dict[str, Any] | None = None
+    if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL
+        if any(c.pooled is None for c in halves):
+            raise NodeFailure("this SDXL model needs conditioning with a pooled embedding "
+                              "(encode the prompt with an SDXL CLIP)")
+        text_embeds = torch.cat([_per_batch(c.pooled.to(device=device, dtype=dtype), batch, "pooled embedding")
+                                 for c in halves])
+        time_ids = torch.tensor([_time_ids(c, height, width) for c in halves], dtype=dtype, device=device)
+        added = {"text_embeds": text_embeds, "time_ids": time_ids.repeat_interleave(batch, dim=0)}
+
+    timestep_cond = None
+    if getattr(unet.config, "time_cond_proj_dim", None) is not None:
+        w = torch.tensor(cfg - 1).repeat(batch)
+        timestep_cond = _guidance_embedding(w, unet.config.time_cond_proj_dim, dtype).to(device, dtype)
+        if guided:
+            timestep_cond = timestep_cond.repeat(2, 1)
+
+    providers: list[ResidualProvider] = []
+    jobs = _control_jobs(positive, negative, batch, guided, height, width)
+    if jobs:
+        providers.append(ControlNetResiduals(jobs))
+    return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, residual_providers=providers)
+
+
+def _per_batch(t: Any, batch: int, what: str) -> Any:
+    if t.shape[0] == batch:
+        return t
+    if t.shape[0] == 1:
+        return t.repeat(batch, *([1] * (t.ndim - 1)))
+    raise NodeFailure(f"{what} has a batch of {t.shape[0]}, the latent {batch}")
+
+
+def _common_length(a: Any, b: Any) -> tuple[Any, Any]:
+    la, lb = a.shape[1], b.shape[1]
+    if la == lb:
+        return a, b
+    n = math.lcm(la, lb)
+    return a.repeat(1, n // la, 1), b.repeat(1, n // lb, 1)
+
+
+def _time_ids(cond: Conditioning, height: int, width: int) -> list[int]:
+    """SDXL micro-conditioning: original size, crop top-left, target size; sizes default to the output."""
+    ex = cond.extras
+    return [*ex.get("original_size", (height, width)), *ex.get("crop_top_left", (0, 0)),
+            *ex.get("target_size", (height, width))]
+
+
+def _guidance_embedding(w: Any, dim: int, dtype: Any) -> Any:
+    # diffusers' pipeline helper is a method that uses no state, so it is called unbound.
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline.get_guidance_scale_embedding(None, w, embedding_dim=dim, dtype=dtype)
+
+
+# --- ControlNet: the one residual provider so far ------------------------------------------------
+
+@dataclass
+class ControlJob:
+    spec: ControlSpec
+    rows: slice  # rows of the model batch it conditions
+    hint: Any  # (rows, 3, H, W) on the ControlNet's device
+
+
+@dataclass
+class ControlNetResiduals:
+    """Residuals of the ControlNets attached to the prompts, summed.
+
+    A spec attached to both halves (what ``control.apply`` does) runs once on the whole CFG batch,
+    exactly as the diffusers pipelines apply control to both halves; a spec on one half only runs on
+    those rows (zero residuals elsewhere). ``start``/``end`` are fractions of the schedule's
+    evaluations as diffusers' ``control_guidance_start/end``. The hint is resized to the output size by
+    diffusers' own ``VaeImageProcessor`` (stretch, nearest), as the pipelines do.
+    """
+
+    jobs: list[ControlJob]
+
+    def __call__(self, model_in: Any, step: Step, inputs: UNetInputs) -> tuple[list[Any] | None, Any]:
+        down: list[Any] | None = None
+        mid: Any = None
+        for job in self.jobs:
+            spec = job.spec
+            # diffusers' controlnet_keep: on only while the evaluation lies inside [start, end].
+            keep = 1.0 - float(step.index / step.total < spec.start or (step.index + 1) / step.total > spec.end)
+            scale = spec.strength * keep
+            if scale == 0.0:
+                continue  # its residuals would be exact zeros
+            cn = spec.controlnet.model
+            rows = job.rows
+            kwargs = {}
+            if inputs.added_cond_kwargs is not None:
+                kwargs["added_cond_kwargs"] = {k: v[rows] for k, v in inputs.added_cond_kwargs.items()}
+            d, m = cn(
+                model_in[rows].to(cn.dtype), step.t, encoder_hidden_states=inputs.encoder_hidden_states[rows].to(cn.dtype),
+                controlnet_cond=job.hint, conditioning_scale=scale, guess_mode=False, return_dict=False, **kwargs,
+            )
+            if rows.stop - rows.start != model_in.shape[0]:
+                d = [_place(r, rows, model_in.shape[0]) for r in d]
+                m = _place(m, rows, model_in.shape[0])
+            d = [r.to(model_in.device, model_in.dtype) for r in d]
+            m = m.to(model_in.device, model_in.dtype)
+            if down is None:
+                down, mid = d, m
+            else:
+                down = [a + b for a, b in zip(down, d, strict=True)]
+                mid = mid + m
+        return down, mid
+
+
+def _control_jobs(positive: Conditioning, negative: Conditioning, batch: int, guided: bool,
+                  height: int, width: int) -> list[ControlJob]:
+    from diffusers.image_processor import VaeImageProcessor
+
+    # The ControlNet pipelines' own hint preparation: to float tensor, resize to the output size.
+    processor = VaeImageProcessor(vae_scale_factor=SCALE, do_convert_rgb=True, do_normalize=False)
+    pos = list(positive.controls)
+    neg = list(negative.controls) if guided else []
+    # Rows of the model batch: [negative, positive] with CFG, [positive] without.
+    whole = slice(0, 2 * batch if guided else batch)
+    cond_half = slice(batch, 2 * batch) if guided else whole
+    uncond_half = slice(0, batch)
+    placed = [(s, whole if s in neg else cond_half) for s in pos] + [(s, uncond_half) for s in neg if s not in pos]
+    jobs = []
+    for spec, rows in placed:
+        cn = spec.controlnet.model
+        # IMAGE (B, H, W, 3) float in [0, 1], as numpy: the layout VaeImageProcessor expects of arrays.
+        hint = spec.hint.detach().cpu().numpy() if hasattr(spec.hint, "detach") else spec.hint
+        hint = np.asarray(hint, dtype=np.float32)
+        hint = processor.preprocess(hint, height=height, width=width).to(dtype=cn.dtype).to(cn.device)
+        hint = _per_batch(hint, batch, "a ControlNet hint image")
+        if guided and rows is whole:
+            hint = hint.repeat(2, 1, 1, 1)
+        jobs.append(ControlJob(spec, rows, hint))
+    return jobs
+
+
+def _place(r: Any, rows: slice, size: int) -> Any:
+    """Residuals for some rows of the batch, zero elsewhere."""
+    import torch
+
+    full = torch.zeros((size, *r.shape[1:]), dtype=r.dtype, device=r.device)
+    full[rows] = r
+    return full
