@@ -77,6 +77,7 @@ class CanvasActions:
         def run(self, targets: list[str] | None = None) -> None: ...
         def missing_downloads(self, node_id: str) -> list[tuple[str, str]]: ...
         def download_model(self, name: str) -> None: ...
+        def node_image(self, node_id: str) -> Any: ...
 
     def _parent(self) -> QWidget:
         return self  # type: ignore[return-value]  # the window is a QWidget
@@ -243,6 +244,23 @@ class CanvasActions:
             return
         self.run(runnable)
 
+    # -- masks ------------------------------------------------------------------------------------
+    def can_edit_mask(self, node_id: str) -> bool:
+        """Load Image nodes, and nodes that made an image, can have a mask painted on them."""
+        node = self.graph.nodes.get(node_id)
+        if node is None:
+            return False
+        if node.type_id == "image.load":
+            return True
+        nt = self.graph.node_type(node)
+        return nt is not None and any(o.type.kind.value == "IMAGE" for o in nt.outputs) and (
+            self.node_image(node_id) is not None)
+
+    def edit_mask(self, node_id: str) -> None:
+        from .mask_editor import edit_mask_for_node
+
+        edit_mask_for_node(self, node_id)  # type: ignore[arg-type]  # the window
+
     # -- help -------------------------------------------------------------------------------------
     def show_node_help(self, node_id: str | None = None) -> None:
         ids = [node_id] if node_id else self.selected()
@@ -296,6 +314,8 @@ class CanvasActions:
         run_here = menu.addAction(theme.icon("mdi6.play-outline"), "Run up to here",
                                   lambda: self.run_to_node(node_id))
         run_here.setEnabled(not target_problem(self.graph, node_id))
+        if self.can_edit_mask(node_id):
+            menu.addAction(theme.icon("mdi6.brush"), "Edit mask…", lambda: self.edit_mask(node_id))
         pin = menu.addAction(theme.icon("mdi6.pin-outline"), "Pin output preview",
                              lambda: self.runs.toggle_pin(node_id))
         pin.setCheckable(True)

@@ -50,6 +50,9 @@ CATEGORY_ICONS = {
     "Control": "mdi6.tune-variant",
     "Latent": "mdi6.grid",
     "Sampling": "mdi6.creation",
+    "Mask": "mdi6.drawing",
+    "Inpaint": "mdi6.brush",
+    "Utility": "mdi6.note-text-outline",
 }
 ENTER_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 

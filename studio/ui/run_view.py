@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Slot
 
 from studio.app import events as sev
 from studio.core import events as ev
-from studio.core.imaging import thumbnail
+from studio.core.imaging import mask_overlay, thumbnail
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -64,6 +64,23 @@ class RunView(QObject):
                 if out.type.kind.value == "IMAGE" and isinstance(value, np.ndarray):
                     return value
         return self.last_previews.get(node_id)
+
+    def node_thumbnail(self, node_id: str) -> np.ndarray | None:
+        """What the node shows on the canvas: its image, with its mask laid over it in red when it
+        makes both (Load Image with a painted mask, the outpaint pad)."""
+        image = self.node_image(node_id)
+        if image is None:
+            return None
+        outputs = self.w.session.executor.outputs_of(node_id)
+        nt = self.w.graph.node_type(node_id) if node_id in self.w.graph.nodes else None
+        if outputs and nt is not None and image.dtype != np.uint8:
+            masks = [v for o, v in zip(nt.outputs, outputs, strict=False) if o.type.kind.value == "MASK"]
+            if masks and isinstance(masks[0], np.ndarray) and masks[0].any():
+                try:
+                    return mask_overlay(image, masks[0], max_side=160)
+                except (TypeError, ValueError):
+                    pass  # an odd mask shape: the plain picture still says what the node made
+        return thumbnail(image, 160) if image.dtype != np.uint8 else image
 
     def show_node_output(self, node_id: str, *, force: bool = False) -> None:
         """Show a node's last image in the preview pane (not while another node is pinned)."""
@@ -127,9 +144,9 @@ class RunView(QObject):
             return
         item.set_progress(None)
         item.state = "done"
-        image = self.node_image(e.node)
-        if image is not None:
-            item.set_thumbnail(thumbnail(image, 160) if image.dtype != np.uint8 else image)
+        picture = self.node_thumbnail(e.node)
+        if picture is not None:
+            item.set_thumbnail(picture)
         if e.node in self.w.selected() or e.node == self.pinned:
             self.show_node_output(e.node)
 

@@ -21,6 +21,9 @@ PORT_COLORS: dict[Kind, str] = {
 }
 
 CATEGORY_COLORS: dict[str, str] = {
+    "Mask": "#8a4a5e",
+    "Inpaint": "#7a5a2e",
+    "Utility": "#4a5563",
     "Image": "#2f5d8a",
     "Preprocess": "#2e6b5e",
     "Models": "#6a3f7a",

@@ -310,3 +310,34 @@ def test_pinned_preview_keeps_showing_its_node(make_window, qtbot):
     w._select([canny.id])
     w.scene.selectionChanged.emit()
     assert w.graph.title_of(canny.id) in w.preview.caption.text()
+
+
+def test_a_mask_painted_from_the_node_menu_drives_the_next_run(make_window, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QDialog
+
+    from studio.ui.mask_editor import MaskEditor
+    from tests.ui.test_mask_editor import line, show, stroke
+
+    def paint(self):
+        show(qtbot, self)
+        stroke(self.canvas, line((60, 256), (450, 256)))
+        self.accept()
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(MaskEditor, "exec", paint)
+    w = _open_first_run(make_window)
+    load = _of_type(w, "image.load")
+    w._select([load.id])
+    _action(w.build_node_menu(load.id), "Edit mask…").trigger()
+    assert w.graph.nodes[load.id].params["mask"].endswith("_mask.png")
+    w.act_run.trigger()
+    wait_run(w, qtbot)
+    assert not _last_job(w).summary.failed, _last_job(w).summary.failed
+    mask = w.session.executor.outputs_of(load.id)[1]
+    assert mask[0, 256, 250] == 1.0 and mask[0, 40, 250] == 0.0
+    thumb = w.scene.node_items[load.id].thumbnail
+    assert thumb is not None
+    middle, top = thumb.pixelColor(thumb.width() // 2, thumb.height() // 2), thumb.pixelColor(thumb.width() // 2, 2)
+    assert middle.red() - middle.blue() > top.red() - top.blue() + 40  # the painted band is tinted red
+    w.editor.stack.undo()
+    assert w.graph.nodes[load.id].params["mask"] == ""
