@@ -21,10 +21,10 @@ def outpaint_mask(height: int, width: int, top: int, bottom: int, left: int, rig
     mask = np.ones((top + height + bottom, left + width + right), np.float32)
     inner = np.zeros((height, width), np.float32)
     if feathering > 0 and 2 * feathering < height and 2 * feathering < width:
-        far = np.inf
         rows, cols = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
-        d_rows = np.minimum(rows if top else far, (height - rows) if bottom else far)
-        d_cols = np.minimum(cols if left else far, (width - cols) if right else far)
+        far_rows, far_cols = np.full(height, np.inf), np.full(width, np.inf)  # an unpadded side: no ramp
+        d_rows = np.minimum(rows if top else far_rows, (height - rows) if bottom else far_rows)
+        d_cols = np.minimum(cols if left else far_cols, (width - cols) if right else far_cols)
         d = np.minimum(d_rows[:, None], d_cols[None, :])
         ramp = np.clip((feathering - d) / feathering, 0.0, None)
         inner = (ramp * ramp).astype(np.float32)

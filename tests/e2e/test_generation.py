@@ -219,3 +219,30 @@ def test_repeat_follows_the_seed_policy_and_each_png_runs_again_to_the_same_byte
         assert again.returncode == 0, again.stderr
         [copy] = (tmp_path / f"again{i}").glob("*.png")
         assert copy.read_bytes() == png.read_bytes()
+
+
+def _of_type(g, type_id):
+    return next(n.id for n in g.nodes.values() if n.type_id == type_id)
+
+
+@pytest.mark.parametrize("flow", ["inpaint", "outpaint"])
+def test_the_editing_examples_run_and_inpainting_keeps_the_unmasked_area(services, flow):
+    from nodes.image import read_image
+    from studio.core.workflow import load_file
+
+    g = load_file(FLOWS / f"{flow}.json", default_registry())
+    g.set_param(_of_type(g, "sample.sampler"), "steps", 3)
+    ex = Executor()
+    summary = ex.run(g.snapshot(), services=services.with_workflow_dir(FLOWS))
+    assert summary.ok, summary.failed
+    assert len(summary.outputs) == 1
+    result = read_image(summary.outputs[0])[0][None]
+    source = read_image(FLOWS.parent / "images" / "sample.png")[0][None]
+    if flow == "inpaint":
+        mask = ex.outputs_of(_of_type(g, "image.load"))[1][0]
+        keep = mask == 0
+        assert keep.mean() > 0.9 and (mask == 1).any()
+        assert np.abs(result[0][keep] - source[0][keep]).max() <= 2 / 255  # outside the mask: the original
+        assert np.abs(result[0][mask == 1] - source[0][mask == 1]).mean() > 0.02  # inside: repainted
+    else:
+        assert result.shape[1:3] == (512, 640)  # padded 128 px on the right

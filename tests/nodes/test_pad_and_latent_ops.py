@@ -205,3 +205,15 @@ def test_inpaint_encode_with_a_real_tiny_vae(make_ctx):
     assert out.family == "sd15" and torch.allclose(out.samples, ref.samples)
     assert out.noise_mask.shape == (1, 32, 32)
     assert (out.noise_mask[0, :18] == 1).all() and (out.noise_mask[0, 18:] == 0).all()  # grown by 2 rows
+
+
+def test_padding_one_side_only_ramps_from_that_side_alone():
+    from nodes.image_pad import outpaint_mask
+
+    mask = outpaint_mask(64, 64, 0, 0, 0, 32, 16)  # right only, as an outpaint to the right is
+    assert mask.shape == (64, 96)
+    assert (mask[:, 64:] == 1).all()
+    assert mask[10, 63] == pytest.approx(((16 - 1) / 16) ** 2)  # d counts from 1 at the right side
+    assert (mask[:, :48] == 0).all()  # far from the padded side; no ramp from the unpadded ones
+    no_pad = outpaint_mask(64, 64, 0, 0, 0, 0, 16)
+    assert (no_pad == 0).all()
