@@ -5,6 +5,8 @@ Uses full-size random-weight SD1.5 models (built once outside the repository, se
 with previews on and off, the preview function's own cost, and our bf16 CPU path where the CPU
 supports bf16. ``--controlnet`` adds one ControlNet to both sides. Each of ours runs in interleaved
 pairs with the reference, so the ratios (medians, with their spread) hold on a busy machine.
+``--inpaint`` instead times our sampler on a latent with a noise mask against the same sampler on
+the plain latent (the reference), so the ratio is what the per-step mask blending costs.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--repeats", "--pairs", dest="repeats", type=int, default=5,
                     help="interleaved (reference, ours) pairs per variant")
     ap.add_argument("--controlnet", action="store_true")
+    ap.add_argument("--inpaint", action="store_true", help="a noise-masked step against a plain one")
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     ap.add_argument("--models", help="a models root with full-size models (default: build random ones)")
@@ -78,15 +81,21 @@ def main(argv: list[str]) -> int:
             pos, neg = pos.with_control(spec), neg.with_control(spec)
         return {"unet": unet, "clip": clip, "vae": vae, "cn": cn, "pos": pos, "neg": neg}
 
-    def ours(m: dict[str, Any], previews: bool, frames: list[Any], n: int = steps) -> Callable[[], None]:
+    def ours(m: dict[str, Any], previews: bool, frames: list[Any], n: int = steps, *,
+             masked: bool = False, denoise: float = 1.0) -> Callable[[], None]:
         services = RunServices(settings=Settings(preview="auto" if previews else "none"))
-        latent = Latent("sd15", torch.zeros(1, 4, size // 8, size // 8))
+        samples = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
+        mask = None
+        if masked:  # a disc in the middle: repaint it, keep the rest
+            yy, xx = np.mgrid[:size, :size]
+            mask = torch.from_numpy(((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 4) ** 2)[None]).float()
+        latent = Latent("sd15", samples, noise_mask=mask)
 
         def go() -> None:
             frames.clear()
             with torch.no_grad():
                 node.fn(_ctx(services, frames), model=m["unet"], positive=m["pos"], negative=m["neg"], latent=latent,
-                        seed=seed, steps=n, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=1.0)
+                        seed=seed, steps=n, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=denoise)
 
         return go
 
@@ -112,6 +121,8 @@ def main(argv: list[str]) -> int:
         return go
 
     m = setup(base_dtype)
+    if args.inpaint:
+        return _inpaint_report(args, m, ours, size, steps, cfg, base_dtype)
     frames: list[Any] = []
     candidates = {"on": ours(m, True, frames), "off": ours(m, False, [])}
     has_bf16 = not fp16_gpu and cpu_has_bf16()
@@ -146,4 +157,21 @@ def main(argv: list[str]) -> int:
         print(f"our sampler node, bf16 CPU:     {per_step(runs['bf16'])} vs fp32 reference (target <= 0.5)")
     else:
         print("bf16: this CPU does not report bf16 support; skipped")
+    return 0
+
+
+def _inpaint_report(args: Any, m: dict[str, Any], ours: Callable[..., Callable[[], None]], size: int,
+                    steps: int, cfg: float, dtype: str) -> int:
+    """An inpainting step (noise mask blended after every step) against a plain img2img step."""
+    import torch
+
+    plain, masked = ours(m, False, [], denoise=0.9), ours(m, False, [], masked=True, denoise=0.9)
+    plain()  # warm up both paths
+    masked()
+    runs = compare(plain, {"masked": masked}, args.repeats)
+    p = runs["masked"]
+    print(f"{size}x{size}, {steps} steps, {args.sampler}, cfg {cfg}, {args.device} {dtype}, torch threads "
+          f"{torch.get_num_threads()}; medians of {args.repeats} interleaved pairs, ratio = masked / plain")
+    print(f"plain step (reference):   {p.reference_s / steps:8.3f} s/step")
+    print(f"inpainting step (mask):   {p.ours_s / steps:8.3f} s/step   {p.describe()}  (target <= 1.05)")
     return 0
