@@ -1,7 +1,9 @@
-"""A1111's ``parameters`` text → an equivalent graph: txt2img, hires fix, img2img, ControlNet units.
+"""A1111's ``parameters`` text → an equivalent graph: txt2img, hires fix, img2img, inpainting,
+ControlNet units.
 
 Files the text only names (checkpoint, ControlNet models) get guessed file names; images it used
-(img2img input, ControlNet images) are not in the text, so Load Image nodes are left for the user.
+(img2img input, inpainting mask, ControlNet images) are not in the text, so Load Image nodes are left
+for the user.
 """
 
 from __future__ import annotations
@@ -26,6 +28,19 @@ _EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):[^<>]*+>", re.IGNORECASE)
 _MODEL_HASH_SUFFIX = re.compile(r"\[[0-9a-fA-F]+\]\Z")
 _HINT_NOTE = ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
               "output's aspect ratio first): crop hint images to the output's shape for the same result")
+# What A1111 writes for an img2img run with a mask (older and newer names of the same settings).
+INPAINT_KEYS = ("Mask blur", "Inpaint area", "Masked content", "Inpainting fill", "Mask mode", "Masked area padding")
+_FILLS = {"fill": "fill", "0": "fill", "original": "original", "1": "original", "latent noise": "latent noise",
+          "2": "latent noise", "latent nothing": "latent nothing", "3": "latent nothing"}
+_FILL_NOTES = {
+    "fill": "A1111 fills it with the colours around it",
+    "latent noise": "A1111 fills its latent with fresh noise",
+    "latent nothing": "A1111 starts its latent at zero",
+}
+# A1111 binarises a mask picture at "above 128 of 255": between 128/255 and 129/255.
+_MASK_CUT = 0.502
+# A1111 ≥ 1.6 blurs with σ = mask blur; our Feather Mask reaches 3σ.
+_SIGMAS_PER_RADIUS = 3
 # A1111 preprocessor (module) name prefix → our node type; checked in order
 _MODULES: tuple[tuple[str, str], ...] = (
     ("canny", "preprocess.canny"), ("depth", "preprocess.depth"), ("dw_openpose", "preprocess.pose"),
@@ -145,20 +160,26 @@ class _Build:
         hires = any(k in v for k in ("Hires upscale", "Hires resize", "Hires upscaler"))
         img2img = "Denoising strength" in v and not hires
         init_image: tuple[str, str] | None = None
+        overlay: tuple[tuple[str, str], tuple[str, str]] | None = None  # (original picture, mask) to paste onto
         if img2img:
             load = self.add("init_image", "image.load", {"image": ""}, "Input image")
             scale = self.add("init_scale", "image.scale", {"mode": "size", "width": width, "height": height,
                                                            "method": "lanczos"})
-            encode = self.add("init_encode", "latent.vae_encode")
             self.link(load, "image", scale, "image")
-            self.link(scale, "image", encode, "image")
-            self.link(*vae_src, encode, "vae")
-            latent = (encode, "latent")
             init_image = (load, "image")
             self.report.info("image-to-image: choose the input image in the 'Input image' node (the text does "
                              "not carry it); it is resized to the recorded size")
-            self.notes_img2img()
+            if any(k in v for k in INPAINT_KEYS):
+                latent, overlay = self.inpaint((scale, "image"), vae_src)
+            else:
+                encode = self.add("init_encode", "latent.vae_encode")
+                self.link(scale, "image", encode, "image")
+                self.link(*vae_src, encode, "vae")
+                latent = (encode, "latent")
         else:
+            if any(k in v for k in INPAINT_KEYS):
+                self.report.unmapped("inpainting settings without an image-to-image run (no denoising strength, or "
+                                     "a hires fix) are not carried over")
             empty = self.add("latent", "latent.empty", {"width": width, "height": height,
                                                         "batch": self.whole("Batch size", 1)})
             latent = (empty, "latent")
@@ -174,8 +195,11 @@ class _Build:
         decode = self.add("decode", "latent.vae_decode")
         self.link(*out, decode, "latent")
         self.link(*vae_src, decode, "vae")
+        image = (decode, "image")
+        if overlay is not None:
+            image = self.paste_back(image, *overlay)
         save = self.add("save", "image.save", {"prefix": "a1111"})
-        self.link(decode, "image", save, "images")
+        self.link(*image, save, "images")
         self.notes_unused()
         auto_layout(self.graph)
         return self.graph
@@ -347,17 +371,100 @@ class _Build:
             self.report.approximated(f"{where}: preprocessor {module!r} → our {nt.title if nt else type_id}")
         return node, "image"
 
-    def notes_img2img(self) -> None:
-        if "Mask blur" in self.v or "Inpaint area" in self.v or "Masked content" in self.v:
-            self.report.unmapped("inpainting settings (mask blur, inpaint area, masked content) are not "
-                                 "supported yet: imported as plain image-to-image")
+    # -- inpainting -------------------------------------------------------------------------------
+    def inpaint(self, image: tuple[str, str], vae: tuple[str, str]
+                ) -> tuple[tuple[str, str], tuple[tuple[str, str], tuple[str, str]] | None]:
+        """A1111's inpainting of the whole picture: the mask picture made hard (and inverted for "Inpaint
+        not masked") limits sampling through the latent's noise mask; the masked content decides what
+        the masked area starts from. Returns the latent to sample and what ``paste_back`` needs."""
+        load = self.add("mask_image", "image.load", {"image": ""}, "Inpaint mask")
+        grey = self.add("mask_from_image", "mask.from_image", {"channel": "luminance"}, "Mask from picture")
+        hard = self.add("mask_hard", "mask.threshold", {"value": _MASK_CUT}, "Hard mask")
+        self.link(load, "image", grey, "image")
+        self.link(grey, "mask", hard, "mask")
+        mask = (hard, "mask")
+        self.report.info("inpainting: choose the mask picture (white = repaint, black = keep) in the 'Inpaint mask' "
+                         "node (the text does not carry it); like A1111, it counts as repainted where brighter "
+                         "than mid-grey")
+        mode = (self.v.get("Mask mode") or "Inpaint masked").strip().lower()
+        if mode in ("inpaint not masked", "1"):
+            invert = self.add("mask_invert", "mask.invert", {}, "Inpaint not masked")
+            self.link(*mask, invert, "mask")
+            mask = (invert, "mask")
+        elif mode not in ("inpaint masked", "0"):
+            self.report.approximated(f"mask mode {self.v['Mask mode']!r} is unknown; the masked area is repainted")
+        latent = self.masked_content(image, vae, mask)
+        self.note_inpaint_area()
+        return latent, self.overlay_mask(image, mask)
+
+    def masked_content(self, image: tuple[str, str], vae: tuple[str, str],
+                       mask: tuple[str, str]) -> tuple[str, str]:
+        raw = self.v.get("Masked content", self.v.get("Inpainting fill", "original")).strip()
+        fill = _FILLS.get(raw.lower())
+        if fill is None:
+            self.report.approximated(f"masked content {raw!r} is unknown; the masked area starts from the original")
+            fill = "original"
+        if fill == "original":
+            encode = self.add("init_encode", "latent.vae_encode")
+            self.link(*image, encode, "image")
+            self.link(*vae, encode, "vae")
+            noise_mask = self.add("noise_mask", "latent.set_noise_mask")
+            self.link(encode, "latent", noise_mask, "latent")
+            self.link(*mask, noise_mask, "mask")
+            return noise_mask, "latent"
+        # The masked area blanked to grey before encoding; the latent carries the hard mask as its noise mask.
+        encode = self.add("init_encode", "latent.vae_encode_inpaint", {"grow_mask_by": 0})
+        self.link(*image, encode, "pixels")
+        self.link(*mask, encode, "mask")
+        self.link(*vae, encode, "vae")
+        self.report.approximated(f"masked content {fill!r}: the masked area starts from neutral grey, encoded "
+                                 f"(VAE Encode for Inpainting), where {_FILL_NOTES[fill]}")
+        return encode, "latent"
+
+    def note_inpaint_area(self) -> None:
+        area = (self.v.get("Inpaint area") or "Whole picture").strip()
+        if area.lower() in ("whole picture", "0"):
+            return
+        padding = self.v.get("Masked area padding")
+        self.report.unmapped(f"inpaint area {area!r}" + (f" (padding {padding.strip()} pixels)" if padding else "")
+                             + " is not carried over: A1111 repaints a crop around the mask at the full size and "
+                             "pastes it back; here the whole picture is inpainted at the recorded size")
+
+    def overlay_mask(self, image: tuple[str, str], mask: tuple[str, str]
+                     ) -> tuple[tuple[str, str], tuple[str, str]] | None:
+        """The mask A1111 pastes the result onto the original through: the hard mask blurred by the
+        mask blur, then doubled (clipped to 1), so the blur's inner half shows the result fully."""
+        blur = self.number("Mask blur", 0.0)
+        if self.graph.registry.get("image.composite_masked") is None:
+            self.report.dropped("the result is not pasted onto the original picture through the mask, as A1111 "
+                                "does: this installation has no Composite Images by Mask node"
+                                + (f"; mask blur {blur:g} is not used" if blur > 0 else ""))
+            return None
+        if blur <= 0:
+            return image, mask  # a hard mask: doubling changes nothing
+        radius = round(blur * _SIGMAS_PER_RADIUS)
+        feather = self.add("mask_blur", "mask.feather", {"radius": radius}, "Mask blur")
+        self.link(*mask, feather, "mask")
+        self.report.approximated(f"mask blur {blur:g} → Feather Mask radius {radius} (the same Gaussian σ; "
+                                 "A1111's blur reaches 2.5σ, ours 3σ)")
+        doubled = self.add("mask_overlay", "mask.combine", {"operation": "add"}, "Overlay mask")
+        self.link(feather, "mask", doubled, "mask")
+        self.link(feather, "mask", doubled, "other")
+        return image, (doubled, "mask")
+
+    def paste_back(self, result: tuple[str, str], original: tuple[str, str], mask: tuple[str, str]) -> tuple[str, str]:
+        paste = self.add("paste_back", "image.composite_masked", {"x": 0, "y": 0}, "Paste onto original")
+        self.link(*original, paste, "destination")
+        self.link(*result, paste, "source")
+        self.link(*mask, paste, "mask")
+        return paste, "image"
 
     def notes_unused(self) -> None:
         used = {"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model", "Model hash", "VAE",
                 "VAE hash", "Clip skip", "Denoising strength", "Batch size", "Hires upscale", "Hires resize",
                 "Hires upscaler", "Hires steps", "Hires sampler", "Hires schedule type", "Hires CFG Scale",
-                "Hires prompt", "Hires negative prompt", "Mask blur", "Inpaint area", "Masked content",
-                "Version", "Lora hashes", "TI hashes", "Hashes", "Batch pos", "Emphasis"}
+                "Hires prompt", "Hires negative prompt", *INPAINT_KEYS, "Version", "Lora hashes", "TI hashes",
+                "Hashes", "Batch pos", "Emphasis"}
         for key in self.v:
             if key in used or re.match(r"^ControlNet\b", key):
                 continue

@@ -15,6 +15,8 @@ _KEY = re.compile(r"^\w[\w \-/+.()]*$")
 _UNIT_KEY = re.compile(r"^ControlNet(?: |-)?(\d{0,3})$")  # a unit number; A1111 has a handful
 _OLD_UNIT_KEY = re.compile(r"^ControlNet(?:-(\d{1,3}))? (.+)$")
 _KNOWN = ("Steps", "Sampler", "CFG scale", "Seed", "Size")
+# Keys with a comma of their own, which would split them, → the names A1111 uses for them now.
+_COMMA_KEYS = {"Only masked padding, pixels:": "Masked area padding:"}
 
 
 @dataclass
@@ -79,7 +81,10 @@ def parse_parameters(text: str) -> Parameters:
     lines = text.strip().replace("\r\n", "\n").split("\n")
     values: dict[str, str] = {}
     if lines:
-        pairs = split_pairs(lines[-1])
+        last = lines[-1]
+        for key, name in _COMMA_KEYS.items():
+            last = last.replace(key, name)
+        pairs = split_pairs(last)
         if len(pairs) >= 3 and any(k in pairs for k in _KNOWN):
             values = pairs
             lines = lines[:-1]

@@ -443,6 +443,8 @@ def _sampler_common(b: _Builder, c: CNode, seed_name: str) -> dict[str, Any]:
     return params
 
 
+_MOST_STEPS = 1000  # our sampler's most steps
+_TO_THE_END = 10000  # ComfyUI's end_at_step default and most, and ours: run to the last step
 _SAMPLER_PORTS = {"model": "model", "positive": "positive", "negative": "negative", "latent_image": "latent"}
 
 
@@ -468,33 +470,24 @@ def _ksampler(b: _Builder, c: CNode) -> None:
 
 
 def _ksampler_advanced(b: _Builder, c: CNode) -> None:
+    """Stop and resume carry over as they are: our sampler counts start and end steps as ComfyUI's
+    advanced sampler does, adds noise or not, and returns the leftover noise or not."""
     params = _sampler_common(b, c, "noise_seed")
     steps = b.whole(c, "steps")
     if steps < 1:
         raise b.r.fail(c.value_paths.get("steps", c.path), f"steps must be at least 1, found {steps}")
-    if steps > 1000:
-        b.report.approximated(f"{c.label}: {steps} steps → 1000, our most")
-        steps = 1000
-    start = min(max(b.whole(c, "start_at_step"), 0), steps)
-    end = min(max(b.whole(c, "end_at_step"), 0), steps)
-    add_noise = b.text(c, "add_noise") != "disable"
-    leftover = b.text(c, "return_with_leftover_noise") == "enable"
-    where = c.label
-    if end <= start:
-        params.update(steps=steps, denoise=0.0)
-        b.report.info(f"{where}: steps {start}–{end} run nothing; denoise 0 returns the latent unchanged")
-    else:
-        params.update(steps=steps, denoise=1.0 if start == 0 else _strength(steps - start, steps))
-        if start:
-            b.report.approximated(f"{where}: starting at step {start} of {steps} → denoise {params['denoise']:g} "
-                                  "(the last steps of the same schedule)")
-        if end < steps:
-            b.report.approximated(f"{where}: ComfyUI stops after step {end} of {steps}"
-                                  f"{' and returns the leftover noise' if leftover else ''}; ours runs to the "
-                                  "last step")
-    if not add_noise:
-        b.report.approximated(f"{where}: add_noise is disabled in ComfyUI (it continues from the latent's own "
-                              "noise); ours always adds noise for the starting step")
+    start, end = max(b.whole(c, "start_at_step"), 0), max(b.whole(c, "end_at_step"), 0)
+    if steps > _MOST_STEPS:
+        # The same fractions of a shorter schedule: a split run's halves still meet.
+        ours = (round(start * _MOST_STEPS / steps), _TO_THE_END if end >= steps else round(end * _MOST_STEPS / steps))
+        b.report.approximated(f"{c.label}: {steps} steps → {_MOST_STEPS}, our most; steps {start}–{end} → "
+                              f"{ours[0]}–{ours[1]}")
+        steps, (start, end) = _MOST_STEPS, ours
+    if min(end, steps) <= start:
+        b.report.info(f"{c.label}: steps {start}–{end} of {steps} run nothing; the latent passes unchanged")
+    params.update(steps=steps, denoise=1.0, start_step=start, end_step=end,
+                  add_noise=b.text(c, "add_noise") != "disable",
+                  return_leftover_noise=b.text(c, "return_with_leftover_noise") == "enable")
     b.add(c, "sample.sampler", params, _SAMPLER_PORTS, ["latent"])
 
 
@@ -619,6 +612,130 @@ def _image_invert(b: _Builder, c: CNode) -> None:
     b.add(c, "preprocess.invert", {}, {"image": "image"}, ["image"])
 
 
+# -- inpainting, outpainting and latents -----------------------------------------------------------
+
+
+def _set_latent_noise_mask(b: _Builder, c: CNode) -> None:
+    b.add(c, "latent.set_noise_mask", {}, {"samples": "latent", "mask": "mask"}, ["latent"])
+
+
+def _vae_encode_inpaint(b: _Builder, c: CNode) -> None:
+    grow = b.whole(c, "grow_mask_by")
+    inputs = {"pixels": "pixels", "vae": "vae", "mask": "mask"}
+    b.add(c, "latent.vae_encode_inpaint", {"grow_mask_by": grow}, inputs, ["latent"])
+    if grow >= 2:
+        b.report.approximated(f"{c.label}: the noise mask is widened by {grow // 2} pixels with a round brush; "
+                              f"ComfyUI widens it with a square of {grow}×{grow} pixels, so its corners differ slightly")
+
+
+def _inpaint_model_conditioning(b: _Builder, c: CNode) -> None:
+    value, path = b._raw(c, "noise_mask")
+    inputs = {"positive": "positive", "negative": "negative", "vae": "vae", "pixels": "pixels", "mask": "mask"}
+    b.add(c, "conditioning.inpaint", {"noise_mask": b.r.flag(value, path)}, inputs,
+          ["positive", "negative", "latent"])
+
+
+def _pad_for_outpaint(b: _Builder, c: CNode) -> None:
+    params = {side: b.whole(c, side) for side in ("left", "top", "right", "bottom", "feathering")}
+    b.add(c, "image.pad_outpaint", params, {"image": "image"}, ["image", "mask"])
+
+
+def _latent_composite(b: _Builder, c: CNode) -> None:
+    params = {name: b.whole(c, name) for name in ("x", "y", "feather")}
+    b.add(c, "latent.composite", params, {"samples_to": "destination", "samples_from": "source"}, ["latent"])
+
+
+def _latent_from_batch(b: _Builder, c: CNode) -> None:
+    params = {"batch_index": b.whole(c, "batch_index"), "length": b.whole(c, "length")}
+    b.add(c, "latent.from_batch", params, {"samples": "latent"}, ["latent"])
+
+
+# -- masks ------------------------------------------------------------------------------------------
+
+
+def _image_to_mask(b: _Builder, c: CNode) -> None:
+    channel = b.text(c, "channel")
+    if channel not in ("red", "green", "blue", "alpha"):
+        b.report.approximated(f"{c.label}: channel {channel!r} is unknown; using 'red'")
+        channel = "red"
+    b.add(c, "mask.from_image", {"channel": channel}, {"image": "image"}, ["mask"])
+
+
+def _mask_to_image(b: _Builder, c: CNode) -> None:
+    b.add(c, "mask.to_image", {}, {"mask": "mask"}, ["image"])
+
+
+def _invert_mask(b: _Builder, c: CNode) -> None:
+    b.add(c, "mask.invert", {}, {"mask": "mask"}, ["mask"])
+
+
+def _grow_mask(b: _Builder, c: CNode) -> None:
+    expand = b.whole(c, "expand")
+    value, path = b._raw(c, "tapered_corners")
+    tapered = b.r.flag(value, path)
+    b.add(c, "mask.grow", {"pixels": expand}, {"mask": "mask"}, ["mask"])
+    # ComfyUI repeats a 3×3 step: a cross (tapered corners) grows a diamond, a square a square. Our round
+    # brush is the same shape as the diamond up to 2 pixels.
+    if expand and not (tapered and abs(expand) <= 2):
+        shape = "a diamond (tapered corners)" if tapered else "a square (no tapered corners)"
+        b.report.approximated(f"{c.label}: grown by {expand} pixels with a round brush; ComfyUI grows {shape}, "
+                              "so the corners differ")
+
+
+_FEATHER_SIDES = ("left", "top", "right", "bottom")
+
+
+def _feather_mask(b: _Builder, c: CNode) -> None:
+    """ComfyUI's FeatherMask fades the mask towards the image's sides; our Feather Mask blurs the mask's
+    outline, another operation: only the no-op (all sides 0) carries over."""
+    sides = {side: b.whole(c, side) for side in _FEATHER_SIDES}
+    if any(sides.values()):
+        _FEATHER_FADE(b, c)
+        return
+    b.add(c, "mask.feather", {"radius": 0}, {"mask": "mask"}, ["mask"])
+
+
+def _threshold_mask(b: _Builder, c: CNode) -> None:
+    b.add(c, "mask.threshold", {"value": b.num(c, "value")}, {"mask": "mask"}, ["mask"])
+
+
+# ComfyUI's operation → ours; "and", "or" and "xor" work on the masks rounded to 0 or 1 there.
+_MASK_OPERATIONS = {"multiply": "multiply", "add": "add", "subtract": "subtract", "and": "intersect",
+                    "or": "union", "xor": "difference"}
+
+
+def _mask_composite(b: _Builder, c: CNode) -> None:
+    operation = b.text(c, "operation")
+    ours = _MASK_OPERATIONS.get(operation)
+    if ours is None:
+        b.report.approximated(f"{c.label}: operation {operation!r} is unknown; using 'multiply'")
+        ours = "multiply"
+    elif operation in ("and", "or", "xor"):
+        b.report.approximated(f"{c.label}: {operation!r} → {ours!r}: the same on hard masks; on soft ones ComfyUI "
+                              "rounds the values to 0 or 1 first, ours combines them as they are")
+    x, y = b.whole(c, "x"), b.whole(c, "y")
+    if x or y:
+        b.report.approximated(f"{c.label}: the source is placed at ({x}, {y}) in ComfyUI; ours has no offset: it "
+                              "is combined at (0, 0), stretched to the destination's size where the sizes differ")
+    else:  # the sizes are known only when it runs
+        b.report.info(f"{c.label}: a source of another size than the destination is stretched to it here "
+                      "(ComfyUI combines it unscaled from the top left corner)")
+    b.add(c, "mask.combine", {"operation": ours}, {"destination": "mask", "source": "other"}, ["mask"])
+
+
+def _solid_mask(b: _Builder, c: CNode) -> None:
+    params = {"value": b.num(c, "value"), "width": b.whole(c, "width"), "height": b.whole(c, "height")}
+    b.add(c, "mask.solid", params, {}, ["mask"])
+
+
+def _image_color_to_mask(b: _Builder, c: CNode) -> None:
+    color = b.whole(c, "color")
+    if not 0 <= color <= 0xFFFFFF:
+        b.report.approximated(f"{c.label}: colour {color} is not a 24-bit RGB value; using its lowest 24 bits")
+    params = {"red": (color >> 16) & 0xFF, "green": (color >> 8) & 0xFF, "blue": color & 0xFF, "tolerance": 0}
+    b.add(c, "mask.from_color", params, {"image": "image"}, ["mask"])
+
+
 class _Unsupported:
     """A class we know but cannot run yet: a placeholder, and a report line saying why."""
 
@@ -634,6 +751,10 @@ class _Unsupported:
             b.report.unmapped(f"{c.label}: {self.why}; kept as a placeholder with its settings; the workflow will "
                               "not run until it is replaced")
         _placeholder(b, c)
+
+
+_FEATHER_FADE = _Unsupported("ComfyUI's FeatherMask fades the mask towards the image's sides, which no node here "
+                             "does (our Feather Mask blurs the mask's outline instead)")
 
 
 def _reroute(b: _Builder, c: CNode) -> None:
@@ -673,8 +794,21 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     "CLIPSetLastLayer": _clip_set_last_layer,
     "LoraLoader": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
     "LoraLoaderModelOnly": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
-    "SetLatentNoiseMask": _Unsupported("inpainting with a noise mask is not supported yet"),
-    "VAEEncodeForInpaint": _Unsupported("inpainting is not supported yet"),
+    "SetLatentNoiseMask": _set_latent_noise_mask,
+    "VAEEncodeForInpaint": _vae_encode_inpaint,
+    "InpaintModelConditioning": _inpaint_model_conditioning,
+    "ImagePadForOutpaint": _pad_for_outpaint,
+    "LatentComposite": _latent_composite,
+    "LatentFromBatch": _latent_from_batch,
+    "ImageToMask": _image_to_mask,
+    "MaskToImage": _mask_to_image,
+    "InvertMask": _invert_mask,
+    "GrowMask": _grow_mask,
+    "FeatherMask": _feather_mask,
+    "ThresholdMask": _threshold_mask,
+    "MaskComposite": _mask_composite,
+    "SolidMask": _solid_mask,
+    "ImageColorToMask": _image_color_to_mask,
 }
 
 

@@ -104,4 +104,38 @@ SPECS: dict[str, ComfySpec] = {
     "VAEEncodeForInpaint": ComfySpec(
         "VAE Encode (for Inpainting)", inputs=(("pixels", "IMAGE"), ("vae", "VAE"), ("mask", "MASK")),
         widgets=(("grow_mask_by", 6),), outputs=(("LATENT", "LATENT"),)),
+    "InpaintModelConditioning": ComfySpec(
+        "InpaintModelConditioning",
+        inputs=(("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("vae", "VAE"), ("pixels", "IMAGE"),
+                ("mask", "MASK")),
+        widgets=(("noise_mask", True),),
+        outputs=(("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT"))),
+    "ImagePadForOutpaint": ComfySpec(
+        "Pad Image for Outpainting", inputs=(("image", "IMAGE"),),
+        widgets=(("left", 0), ("top", 0), ("right", 0), ("bottom", 0), ("feathering", 40)),
+        outputs=(("IMAGE", "IMAGE"), ("MASK", "MASK"))),
+    "LatentComposite": ComfySpec(
+        "Latent Composite", inputs=(("samples_to", "LATENT"), ("samples_from", "LATENT")),
+        widgets=(("x", 0), ("y", 0), ("feather", 0)), outputs=(("LATENT", "LATENT"),)),
+    "LatentFromBatch": ComfySpec(
+        "Latent From Batch", inputs=(("samples", "LATENT"),), widgets=(("batch_index", 0), ("length", 1)),
+        outputs=(("LATENT", "LATENT"),)),
+    # Mask nodes: ComfyUI shows most of them under their class names.
+    "ImageToMask": ComfySpec("Convert Image to Mask", inputs=(("image", "IMAGE"),), widgets=(("channel", "red"),),
+                             outputs=(("MASK", "MASK"),)),
+    "MaskToImage": ComfySpec("Convert Mask to Image", inputs=(("mask", "MASK"),), outputs=(("IMAGE", "IMAGE"),)),
+    "InvertMask": ComfySpec("InvertMask", inputs=(("mask", "MASK"),), outputs=(("MASK", "MASK"),)),
+    "GrowMask": ComfySpec("GrowMask", inputs=(("mask", "MASK"),), widgets=(("expand", 0), ("tapered_corners", True)),
+                          outputs=(("MASK", "MASK"),)),
+    "FeatherMask": ComfySpec("FeatherMask", inputs=(("mask", "MASK"),),
+                             widgets=(("left", 0), ("top", 0), ("right", 0), ("bottom", 0)),
+                             outputs=(("MASK", "MASK"),)),
+    "ThresholdMask": ComfySpec("ThresholdMask", inputs=(("mask", "MASK"),), widgets=(("value", 0.5),),
+                               outputs=(("MASK", "MASK"),)),
+    "MaskComposite": ComfySpec("MaskComposite", inputs=(("destination", "MASK"), ("source", "MASK")),
+                               widgets=(("x", 0), ("y", 0), ("operation", "multiply")), outputs=(("MASK", "MASK"),)),
+    "SolidMask": ComfySpec("SolidMask", widgets=(("value", 1.0), ("width", 512), ("height", 512)),
+                           outputs=(("MASK", "MASK"),)),
+    "ImageColorToMask": ComfySpec("ImageColorToMask", inputs=(("image", "IMAGE"),), widgets=(("color", 0),),
+                                  outputs=(("MASK", "MASK"),)),
 }

@@ -10,7 +10,8 @@ from studio.compat.comfyui import NAMESPACE
 from studio.core.graph import Graph
 
 CORPUS = Path(__file__).parent / "corpus"
-FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint")
+FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
+         "sdxl_refiner", "masks", "latent_ops")
 
 
 def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:

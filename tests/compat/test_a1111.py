@@ -15,7 +15,7 @@ Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1, Size: 512x768, Model
 
 IMG2IMG = """a portrait of a cat wearing a hat
 Negative prompt: blurry
-Steps: 30, Sampler: Euler a, CFG scale: 6.5, Seed: 4242, Size: 640x640, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, Mask blur: 4, Version: v1.7.0"""
+Steps: 30, Sampler: Euler a, CFG scale: 6.5, Seed: 4242, Size: 640x640, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.45, Version: v1.7.0"""
 
 CONTROLNET_NEW = """a modern house, glass walls
 Negative prompt: cartoon
@@ -87,8 +87,10 @@ def test_img2img_leaves_a_load_image_to_fill():
     assert (scale.params["width"], scale.params["height"]) == (640, 640)
     load = _fed(graph, scale, "image")
     assert load.type_id == "image.load" and load.params["image"] == "" and load.title == "Input image"
-    assert "latent.empty" not in t
-    assert any("inpainting" in u for u in report.of_kind("unmapped"))
+    assert "latent.empty" not in t and "latent.set_noise_mask" not in t and "mask.from_image" not in t
+    assert not [line for line in report.lines if "mask" in line.lower()]  # no mask: plain image-to-image
+    (save,) = t["image.save"]
+    assert _fed(graph, save, "images").type_id == "latent.vae_decode"  # nothing pasted back
 
 
 def test_controlnet_units_new_format():

@@ -151,18 +151,145 @@ EXPECTED: dict[str, dict] = {
             "2": ("text.encode", {"text": "a wooden bench"}),
             "3": ("text.encode", {"text": NEG}),
             "4": ("image.load", {"image": "clipspace/clipspace-mask-123.png"}),
-            "5": ("comfyui.VAEEncodeForInpaint", {"grow_mask_by": 8}),
-            "6": ("comfyui.SetLatentNoiseMask", {}),
+            "5": ("latent.vae_encode_inpaint", {"grow_mask_by": 8}),
+            "6": ("latent.set_noise_mask", {}),
             "7": ("sample.sampler", {"seed": 9, "steps": 20, "cfg": 8.0, "sampler": "euler", "denoise": 1.0}),
             "8": ("latent.vae_decode", {}),
             "9": ("image.save", {"folder": "inpaint", "prefix": "ComfyUI"}),
         },
         "links": _prompts("1") | {
             ("4", "image", "5", "pixels"), ("1", "vae", "5", "vae"), ("4", "mask", "5", "mask"),
-            ("5", "LATENT", "6", "samples"), ("4", "mask", "6", "mask"), ("1", "model", "7", "model"),
+            ("5", "latent", "6", "latent"), ("4", "mask", "6", "mask"), ("1", "model", "7", "model"),
             ("2", "conditioning", "7", "positive"), ("3", "conditioning", "7", "negative"),
-            ("6", "LATENT", "7", "latent"), ("7", "latent", "8", "latent"), ("1", "vae", "8", "vae"),
+            ("6", "latent", "7", "latent"), ("7", "latent", "8", "latent"), ("1", "vae", "8", "vae"),
             ("8", "image", "9", "images")},
+    },
+    "inpaint_encode": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "sd-v1-5-inpainting.ckpt"}),
+            "2": ("text.encode", {"text": "a tabby cat sleeping on the window sill"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "clipspace/clipspace-mask-4711.png"}),
+            "5": ("latent.vae_encode_inpaint", {"grow_mask_by": 6}),
+            "6": ("sample.sampler", {"seed": 8675309, "steps": 30, "cfg": 7.5,
+                                     "sampler": "dpmpp_2m", "scheduler": "karras", "denoise": 1.0}),
+            "7": ("latent.vae_decode", {}),
+            "8": ("image.save", {"folder": "inpaint", "prefix": "cat"}),
+        },
+        "links": _prompts("1") | {
+            ("4", "image", "5", "pixels"), ("1", "vae", "5", "vae"), ("4", "mask", "5", "mask"),
+            ("1", "model", "6", "model"), ("2", "conditioning", "6", "positive"),
+            ("3", "conditioning", "6", "negative"), ("5", "latent", "6", "latent"), ("6", "latent", "7", "latent"),
+            ("1", "vae", "7", "vae"), ("7", "image", "8", "images")},
+    },
+    "outpaint": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "sd-v1-5-inpainting.ckpt"}),
+            "2": ("text.encode", {"text": "a wide mountain valley, pine forest, morning fog"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "mountain.png"}),
+            "5": ("image.pad_outpaint", {"left": 128, "top": 0, "right": 128, "bottom": 64, "feathering": 40}),
+            "6": ("conditioning.inpaint", {"noise_mask": True}),
+            "7": ("sample.sampler", {"seed": 152, "steps": 30, "cfg": 7.0, "sampler": "euler_ancestral",
+                                     "scheduler": "normal", "denoise": 1.0}),
+            "8": ("latent.vae_decode", {}),
+            "9": ("image.save", {"folder": "", "prefix": "outpaint"}),
+        },
+        "links": _prompts("1") | {
+            ("4", "image", "5", "image"), ("2", "conditioning", "6", "positive"),
+            ("3", "conditioning", "6", "negative"), ("1", "vae", "6", "vae"), ("5", "image", "6", "pixels"),
+            ("5", "mask", "6", "mask"), ("1", "model", "7", "model"), ("6", "positive", "7", "positive"),
+            ("6", "negative", "7", "negative"), ("6", "latent", "7", "latent"), ("7", "latent", "8", "latent"),
+            ("1", "vae", "8", "vae"), ("8", "image", "9", "images")},
+    },
+    "sdxl_refiner": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "sd_xl_base_1.0.safetensors"}),
+            "2": ("model.checkpoint", {"checkpoint": "sd_xl_refiner_1.0.safetensors"}),
+            "3": ("text.encode", {"text": "a lighthouse on a rocky coast at golden hour, highly detailed"}),
+            "4": ("text.encode", {"text": "text, watermark"}),
+            "5": ("text.encode", {"text": "a lighthouse on a rocky coast at golden hour, highly detailed"}),
+            "6": ("text.encode", {"text": "text, watermark"}),
+            "7": ("latent.empty", {"width": 1024, "height": 1024, "batch": 1}),
+            # ComfyUI's split: the base runs steps 0–20 of 25 and hands on its leftover noise; the refiner
+            # continues from step 20 without adding noise
+            "8": ("sample.sampler", {"seed": 721897303308196, "steps": 25, "cfg": 8.0,
+                                     "denoise": 1.0, "start_step": 0, "end_step": 20, "add_noise": True,
+                                     "return_leftover_noise": True}),
+            "9": ("sample.sampler", {"seed": 0, "steps": 25, "denoise": 1.0,
+                                     "start_step": 20, "end_step": 10000, "add_noise": False,
+                                     "return_leftover_noise": False}),
+            "10": ("latent.vae_decode", {}),
+            "11": ("image.save", {"prefix": "sdxl_refined"}),
+        },
+        "links": _prompts("1", "3", "4") | _prompts("2", "5", "6") | {
+            ("1", "model", "8", "model"), ("3", "conditioning", "8", "positive"),
+            ("4", "conditioning", "8", "negative"), ("7", "latent", "8", "latent"), ("2", "model", "9", "model"),
+            ("5", "conditioning", "9", "positive"), ("6", "conditioning", "9", "negative"),
+            ("8", "latent", "9", "latent"), ("9", "latent", "10", "latent"), ("2", "vae", "10", "vae"),
+            ("10", "image", "11", "images")},
+    },
+    "masks": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": "dreamshaper_8.safetensors"}),
+            "2": ("text.encode", {"text": "dramatic sunset sky, orange clouds"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "street.png"}),
+            "5": ("image.load", {"image": "street_sky_mask.png"}),
+            "6": ("mask.from_image", {"channel": "red"}),
+            "7": ("mask.from_color", {"red": 0x87, "green": 0xCE, "blue": 0xEB, "tolerance": 0}),
+            "8": ("mask.combine", {"operation": "union"}),
+            "9": ("mask.grow", {"pixels": 16}),
+            "10": ("mask.threshold", {"value": 0.5}),
+            "11": ("mask.solid", {"value": 0.0, "width": 512, "height": 512}),
+            "12": ("mask.combine", {"operation": "add"}),
+            # ComfyUI's FeatherMask (a fade towards the image's sides) has no counterpart
+            "13": ("comfyui.FeatherMask", {"left": 0, "top": 32, "right": 0, "bottom": 0}),
+            "14": ("mask.invert", {}),
+            "15": ("mask.to_image", {}),
+            "16": ("image.preview", {}),
+            "17": ("latent.vae_encode", {}),
+            "18": ("latent.set_noise_mask", {}),
+            "19": ("sample.sampler", {"seed": 31337, "steps": 28, "denoise": 0.8572, "sampler": "dpmpp_2m",
+                                      "scheduler": "karras"}),
+            "20": ("latent.vae_decode", {}),
+            "21": ("image.save", {"prefix": "sky"}),
+        },
+        "links": _prompts("1") | {
+            ("5", "image", "6", "image"), ("4", "image", "7", "image"), ("6", "mask", "8", "mask"),
+            ("7", "mask", "8", "other"), ("8", "mask", "9", "mask"), ("9", "mask", "10", "mask"),
+            ("11", "mask", "12", "mask"), ("10", "mask", "12", "other"), ("12", "mask", "13", "mask"),
+            ("12", "mask", "14", "mask"), ("14", "mask", "15", "mask"), ("15", "image", "16", "images"),
+            ("4", "image", "17", "image"), ("1", "vae", "17", "vae"), ("17", "latent", "18", "latent"),
+            ("13", "MASK", "18", "mask"), ("1", "model", "19", "model"), ("2", "conditioning", "19", "positive"),
+            ("3", "conditioning", "19", "negative"), ("18", "latent", "19", "latent"),
+            ("19", "latent", "20", "latent"), ("1", "vae", "20", "vae"), ("20", "image", "21", "images")},
+    },
+    "latent_ops": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("text.encode", {"text": "a small red fox, studio photo"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("text.encode", {"text": "an autumn forest clearing, soft light"}),
+            "5": ("latent.empty", {"width": 512, "height": 512, "batch": 4}),
+            "6": ("sample.sampler", {"seed": 77, "steps": 20, "denoise": 1.0}),
+            "7": ("latent.from_batch", {"batch_index": 2, "length": 1}),
+            "8": ("latent.empty", {"width": 768, "height": 768, "batch": 1}),
+            "9": ("sample.sampler", {"seed": 78, "steps": 20, "denoise": 1.0}),
+            "10": ("latent.composite", {"x": 128, "y": 192, "feather": 32}),
+            "11": ("sample.sampler", {"seed": 79, "steps": 40, "denoise": 0.5}),
+            "12": ("latent.vae_decode", {}),
+            "13": ("image.save", {"prefix": "composite"}),
+        },
+        "links": {("1", "clip", cid, "clip") for cid in ("2", "3", "4")} | {
+            ("1", "model", "6", "model"), ("2", "conditioning", "6", "positive"),
+            ("3", "conditioning", "6", "negative"), ("5", "latent", "6", "latent"), ("6", "latent", "7", "latent"),
+            ("1", "model", "9", "model"), ("4", "conditioning", "9", "positive"),
+            ("3", "conditioning", "9", "negative"), ("8", "latent", "9", "latent"),
+            ("9", "latent", "10", "destination"), ("7", "latent", "10", "source"), ("1", "model", "11", "model"),
+            ("4", "conditioning", "11", "positive"), ("3", "conditioning", "11", "negative"),
+            ("10", "latent", "11", "latent"), ("11", "latent", "12", "latent"), ("1", "vae", "12", "vae"),
+            ("12", "image", "13", "images")},
     },
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
@@ -272,13 +399,19 @@ def test_reports_name_every_approximation():
 
 
 def test_placeholders_keep_class_values_and_ports():
-    graph, _ = _import("inpaint", "ui")
-    nodes, _ = comfy_view(graph, [str(i) for i in range(1, 10)])
-    ph = nodes["5"]
-    assert ph.extra == {"comfyui": {"id": "5", "class_type": "VAEEncodeForInpaint"}}
-    assert ph.placeholder_inputs == ("pixels", "vae", "mask") and ph.placeholder_outputs == ("LATENT",)
+    graph, _ = _import("lora", "ui")
+    nodes, _ = comfy_view(graph, [str(i) for i in range(1, 12)])
+    ph = nodes["2"]
+    assert ph.extra == {"comfyui": {"id": "2", "class_type": "LoraLoader"}}
+    assert ph.placeholder_inputs == ("model", "clip") and ph.placeholder_outputs == ("MODEL", "CLIP")
     problems = [p for p in graph.validate() if p.severity == "error"]
-    assert {p.node_id for p in problems} == {nodes["5"].id, nodes["6"].id}
+    assert {p.node_id for p in problems} == {nodes["2"].id, nodes["11"].id}
+    graph, _ = _import("masks", "ui")
+    nodes, _ = comfy_view(graph, [str(i) for i in range(1, 22)])
+    ph = nodes["13"]
+    assert ph.extra == {"comfyui": {"id": "13", "class_type": "FeatherMask"}}
+    assert ph.placeholder_inputs == ("mask",) and ph.placeholder_outputs == ("MASK",)
+    assert {p.node_id for p in graph.validate() if p.severity == "error"} == {ph.id}
 
 
 @pytest.mark.parametrize("fmt", ["api", "ui"])
