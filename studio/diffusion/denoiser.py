@@ -17,7 +17,10 @@ the loop or this call):
   over providers — ControlNet (``ControlNetResiduals``) today, T2I-Adapter later. They see the patched
   conditioning and the model input without extra channels, as the diffusers pipelines pass it.
 - **input extensions** (``InputExtension``) return channels concatenated to the UNet's input after
-  scaling — the mask and masked-image latents of a 9-channel inpainting UNet. None is implemented yet.
+  scaling (as diffusers' inpainting pipelines concatenate after ``scale_model_input``) —
+  ``ConcatChannels``: a conditioning's ``concat``, the mask and masked-image latents of a 9-channel
+  inpainting UNet (SD1.5/SD2/SDXL inpainting checkpoints); Paint-by-Example's 9-channel UNet uses it
+  too, with its own channel order (masked-image latents, then the mask).
 - **model patches** are not here: weight patches (LoRA) are applied to the UNet the denoiser wraps,
   before the run, so the denoiser calls whatever model it was given.
 
@@ -146,6 +149,8 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
     - **SDXL** gets the pooled embeddings and size/crop conditioning of each half as added conditioning.
     - **Guidance-distilled UNets** (``time_cond_proj_dim``, e.g. LCM) get the embedding of ``cfg - 1``.
     - **ControlNets** (see ``ControlNetResiduals``).
+    - **Extra input channels** (see ``ConcatChannels``): a UNet with more input channels than latent
+      channels (9 = 4 + mask + masked-image latents for inpainting) gets each half's ``concat``.
     """
     import torch
 
@@ -182,7 +187,20 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
     jobs = _control_jobs(positive, negative, batch, guided, height, width)
     if jobs:
         providers.append(ControlNetResiduals(jobs))
-    return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, residual_providers=providers)
+    extensions: list[InputExtension] = []
+    concat = _concat_extension(unet, positive, negative, batch=batch, guided=guided, height=height // SCALE,
+                               width=width // SCALE)
+    if concat is not None:
+        extensions.append(concat)
+    return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, residual_providers=providers,
+                    input_extensions=extensions)
+
+
+def latent_channels(unet: Any) -> int:
+    """Channels of the latent the UNet denoises: its output's, where its input has extra channels
+    (an inpainting UNet takes 9 = 4 + 5 and returns 4)."""
+    cfg = unet.config
+    return min(int(cfg.in_channels), int(cfg.out_channels))
 
 
 def _per_batch(t: Any, batch: int, what: str) -> Any:
@@ -201,11 +219,15 @@ def _common_length(a: Any, b: Any) -> tuple[Any, Any]:
     return a.repeat(1, n // la, 1), b.repeat(1, n // lb, 1)
 
 
-def _time_ids(cond: Conditioning, height: int, width: int) -> list[int]:
-    """SDXL micro-conditioning: original size, crop top-left, target size; sizes default to the output."""
+def _time_ids(cond: Conditioning, height: int, width: int) -> list[float]:
+    """SDXL micro-conditioning: original size, crop top-left, then target size — or, for the refiner
+    (an ``aesthetic_score`` in the extras, or a refiner conditioning without one: 6.0), the aesthetic
+    score, as diffusers' ``requires_aesthetics_score``. Sizes default to the output."""
     ex = cond.extras
-    return [*ex.get("original_size", (height, width)), *ex.get("crop_top_left", (0, 0)),
-            *ex.get("target_size", (height, width))]
+    head = [*ex.get("original_size", (height, width)), *ex.get("crop_top_left", (0, 0))]
+    if "aesthetic_score" in ex or cond.family == "sdxl_refiner":
+        return [*head, float(ex.get("aesthetic_score", 6.0))]
+    return [*head, *ex.get("target_size", (height, width))]
 
 
 def _guidance_embedding(w: Any, dim: int, dtype: Any) -> Any:
@@ -213,6 +235,72 @@ def _guidance_embedding(w: Any, dim: int, dtype: Any) -> Any:
     from diffusers import StableDiffusionPipeline
 
     return StableDiffusionPipeline.get_guidance_scale_embedding(None, w, embedding_dim=dim, dtype=dtype)
+
+
+# --- Extra input channels: inpainting and Paint-by-Example UNets ---------------------------------
+
+INPAINT_HINT = ("this is an inpainting model: give it an image and mask with the Inpaint Conditioning node "
+                "(its positive and negative outputs)")
+
+
+@dataclass
+class ConcatChannels:
+    """The input extension of a UNet with extra input channels: ``Conditioning.concat`` of each half,
+    (rows, c, h, w) on the UNet's device and dtype, concatenated after the (scaled) latent channels.
+
+    For an inpainting UNet (9 channels) ``concat`` is cat([mask, masked-image latents]) at latent size,
+    what diffusers' ``prepare_mask_latents`` builds; the CFG batch gets [negative's, positive's], where a
+    half without one borrows the other's (the pipelines use the same for both halves). A ``concat`` of
+    another size than the latent is resized to it (mask channel nearest, latent channels bilinear; a
+    Paint-by-Example concat puts the mask last and is always built at latent size, so it is never resized).
+    Residual providers (ControlNet) see the latent without these channels, as in diffusers'
+    ControlNet inpainting pipeline. A 4-channel UNet ignores ``concat`` (so the Inpaint Conditioning
+    node may feed an ordinary model too, its latent's noise mask doing the inpainting).
+    """
+
+    rows: Any
+
+    def __call__(self, model_in: Any, step: Step) -> Any:
+        return self.rows
+
+
+def _concat_extension(unet: Any, positive: Conditioning, negative: Conditioning, *, batch: int, guided: bool,
+                      height: int, width: int) -> ConcatChannels | None:
+    import torch
+
+    extra = int(unet.config.in_channels) - latent_channels(unet)
+    if extra <= 0:
+        return None  # an ordinary UNet: any concat is ignored
+    pos, neg = positive.concat, negative.concat
+    if pos is None and neg is None:
+        if extra == 5:
+            raise NodeFailure(INPAINT_HINT)
+        raise NodeFailure(f"this model takes {extra} input channels besides the latent; its conditioning has none")
+    pos = pos if pos is not None else neg
+    neg = neg if neg is not None else pos
+    halves = [neg, pos] if guided else [pos]
+    device, dtype = unet.device, unet.dtype
+    rows = []
+    for c in halves:
+        c = torch.as_tensor(c)
+        if c.ndim != 4 or c.shape[1] != extra:
+            raise NodeFailure(f"this model takes {extra} input channels besides the latent; the conditioning's "
+                              f"concat has shape {tuple(c.shape)}" + ("" if extra != 5 else f" ({INPAINT_HINT})"))
+        c = _per_batch(_fit(c.to(torch.float32), height, width), batch, "the conditioning's inpainting image")
+        rows.append(c.to(device=device, dtype=dtype))
+    return ConcatChannels(torch.cat(rows))
+
+
+def _fit(c: Any, height: int, width: int) -> Any:
+    import torch
+    import torch.nn.functional as F
+
+    if tuple(c.shape[-2:]) == (height, width):
+        return c
+    if c.shape[1] == 5:  # mask + latents
+        return torch.cat([F.interpolate(c[:, :1], size=(height, width)),
+                          F.interpolate(c[:, 1:], size=(height, width), mode="bilinear", align_corners=False)], 1)
+    return F.interpolate(c, size=(height, width), mode="bilinear", align_corners=False)
 
 
 # --- ControlNet: the one residual provider so far ------------------------------------------------

@@ -11,8 +11,8 @@ In DESIGN.md's terms ("Denoiser and hooks"):
   (inpaint-mask blending, then previews). A hook is a function of one ``StepState``.
 
 It reproduces what diffusers' ``StableDiffusionPipeline``, ``StableDiffusionImg2ImgPipeline``,
-``StableDiffusionInpaintPipeline`` (4-channel UNets), ``StableDiffusion(XL)ControlNetPipeline`` and
-``StableDiffusionXLPipeline`` compute for the same weights, seed and settings, step by step, while adding
+``StableDiffusion(XL)InpaintPipeline`` (4- and 9-channel UNets), ``StableDiffusionControlNetInpaintPipeline``,
+``StableDiffusion(XL)ControlNetPipeline`` and ``StableDiffusionXLPipeline`` compute for the same weights, seed and settings, step by step, while adding
 what a pipeline call cannot: any number of ControlNets per prompt half, runs split in two, a cancel check
 and a preview at every step.
 
@@ -55,6 +55,11 @@ Rules, stated once (CFG, SDXL and ControlNet rules: see ``build_denoiser``):
   x0 estimate handed to previews is blended with the input latent the same way. Without ``add_noise``
   the kept area continues from the clean latent and noise that the interrupted run hands on
   (``Latent.kept``); a latent without them is held as though it were clean.
+- **Inpainting models** (9-channel UNets) get the mask and masked-image latents from the conditioning's
+  ``concat`` (see ``denoiser.ConcatChannels``), not from the latent; the latent has the model's output
+  channels (4). Blending follows the noise mask alone: diffusers' 9-channel pipelines do not blend, and
+  neither does this loop for a latent without a noise mask; with one (the Inpaint Conditioning node's
+  default, as ComfyUI's) the kept area is blended as above, for any model.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ import numpy as np
 from studio.core.context import NodeFailure, OutOfMemory
 from studio.core.types import latents_compatible
 
-from .denoiser import Denoiser, build_denoiser
+from .denoiser import Denoiser, build_denoiser, latent_channels
 from .schedulers import make_scheduler
 from .vae import SCALE, _oom, free_memory
 from .values import Conditioning, KeptArea, Latent, UNetModel
@@ -283,9 +288,9 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
     unet = model.unet
     device, dtype = unet.device, unet.dtype
     init = latent.samples
-    if init.ndim != 4 or init.shape[1] != unet.config.in_channels:
-        raise NodeFailure(f"the latent has shape {tuple(init.shape)}; this model needs "
-                          f"{unet.config.in_channels} channels")
+    channels = latent_channels(unet)
+    if init.ndim != 4 or init.shape[1] != channels:
+        raise NodeFailure(f"the latent has shape {tuple(init.shape)}; this model needs {channels} channels")
     batch, _, lh, lw = init.shape
     sched = make_scheduler(sampler, scheduler, model.scheduler_config)
     generator = torch.Generator("cpu").manual_seed(int(seed))

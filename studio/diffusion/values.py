@@ -68,20 +68,27 @@ class ControlSpec:
 @dataclass(frozen=True, eq=False)
 class Conditioning:
     """CONDITIONING: prompt embeddings (1, 77·k, D), SDXL's pooled embedding and size/crop
-    conditioning, and the ControlNets attached to it."""
+    conditioning, and the ControlNets attached to it.
+
+    ``concat`` (optional) is what a UNet with extra input channels gets concatenated after the latent
+    channels: for inpainting UNets a torch tensor (B or 1, 5, h, w) in latent space = cat([mask at
+    latent size, masked-image latents]), as diffusers' inpainting pipelines build it (Paint-by-Example's
+    UNet takes cat([masked-image latents, mask]) instead, as its pipeline does). See
+    ``studio.diffusion.denoiser.ConcatChannels``."""
 
     family: str
     embeds: Any
     pooled: Any = None
     controls: tuple[ControlSpec, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
+    concat: Any = None
 
     def with_control(self, spec: ControlSpec) -> Conditioning:
         return replace(self, controls=(*self.controls, spec))
 
     def __cache_size__(self) -> int:
         size = 0
-        for t in (self.embeds, self.pooled):
+        for t in (self.embeds, self.pooled, self.concat):
             if t is not None:
                 size += t.numel() * t.element_size()
         return size + sum(int(getattr(c.hint, "nbytes", 0)) for c in self.controls)
