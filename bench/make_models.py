@@ -1,7 +1,9 @@
-"""Write random-weight SD 1.5 / SD 2 / SDXL checkpoints, ControlNets and a VAE as a models root.
+"""Write random-weight SD 1.5 / SD 2 / SDXL (and SDXL refiner) checkpoints, ControlNets and a VAE as a
+models root.
 
 ``python -m bench make-models --size tiny|full --out DIR`` writes
-``checkpoints/{tiny,full}-{sd15,sd2,sdxl}.safetensors`` (original single-file layout),
+``checkpoints/{tiny,full}-{sd15,sd2,sdxl}.safetensors`` (original single-file layout; with
+``--families …,sdxl_refiner`` also ``…-sdxl_refiner.safetensors``, OpenCLIP-G as its only encoder),
 ``controlnet/…-{sd15,sdxl}-canny.safetensors`` (original layout: ``control_model.*`` for SD 1.5, bare
 keys for SDXL) and ``…-canny-diffusers.safetensors`` (diffusers layout), and ``vae/…-vae.safetensors``.
 
@@ -44,6 +46,9 @@ _UNET_XL = {**_UNET, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"]
             "attention_head_dim": [2, 4], "transformer_layers_per_block": [1, 2], "use_linear_projection": True,
             "addition_embed_type": "text_time", "addition_time_embed_dim": 8,
             "projection_class_embeddings_input_dim": 32 + 6 * 8}
+# The refiner's shape: OpenCLIP-G alone (context width = G's), and time ids of 5 numbers (original
+# size, crop, aesthetic score) in place of 6.
+_UNET_XL_REFINER = {**_UNET_XL, "cross_attention_dim": 32, "projection_class_embeddings_input_dim": 32 + 5 * 8}
 _SCHED = {"_class_name": "EulerDiscreteScheduler", "beta_start": 0.00085, "beta_end": 0.012,
           "beta_schedule": "scaled_linear", "num_train_timesteps": 1000, "prediction_type": "epsilon",
           "steps_offset": 1, "timestep_spacing": "leading", "clip_sample": False, "set_alpha_to_one": False}
@@ -53,11 +58,14 @@ TINY = {
             "scheduler": {**_SCHED, "prediction_type": "v_prediction"}},
     "sdxl": {"unet": _UNET_XL, "vae": {**_VAE, "scaling_factor": 0.13025}, "text_encoder": _CLIP,
              "text_encoder_2": _CLIP_G, "scheduler": _SCHED},
+    "sdxl_refiner": {"unet": _UNET_XL_REFINER, "vae": {**_VAE, "scaling_factor": 0.13025}, "text_encoder_2": _CLIP_G,
+                     "scheduler": _SCHED},
 }
 TE_LAYOUT = {  # (prefix, layout) of each text encoder in an original single file
     "sd15": [("cond_stage_model.transformer.", "clip")],
     "sd2": [("cond_stage_model.model.", "open_clip")],
     "sdxl": [("conditioner.embedders.0.transformer.", "clip"), ("conditioner.embedders.1.model.", "open_clip")],
+    "sdxl_refiner": [("conditioner.embedders.0.model.", "open_clip")],
 }
 
 
@@ -73,7 +81,9 @@ def real_configs(family: str) -> dict[str, dict[str, Any]]:
     from studio.diffusion.loaders import CONFIGS, _json
 
     base = CONFIGS / family
-    subs = ["unet", "vae", "text_encoder"] + (["text_encoder_2"] if family == "sdxl" else [])
+    from studio.diffusion.families import text_encoder_names
+
+    subs = ["unet", "vae", *text_encoder_names(family)]
     cfg = {s: _json(base / s / "config.json") for s in subs}
     cfg["scheduler"] = _json(base / "scheduler/scheduler_config.json")
     return cfg
@@ -134,11 +144,12 @@ def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "
         w = _models(cfg, seed + 10 * n)
         ckpt = {"model.diffusion_model." + k: v for k, v in unet_to_ldm(w["unet"], cfg["unet"]).items()}
         ckpt.update({"first_stage_model." + k: v for k, v in vae_to_ldm(w["vae"], cfg["vae"]).items()})
-        for sub, (prefix, layout) in zip(("text_encoder", "text_encoder_2"), TE_LAYOUT[fam], strict=False):
+        subs = [s for s in ("text_encoder", "text_encoder_2") if s in cfg]
+        for sub, (prefix, layout) in zip(subs, TE_LAYOUT[fam], strict=True):
             ckpt.update(clip_to_ldm(w[sub], prefix) if layout == "clip" else clip_to_open_clip(w[sub], prefix))
         made.paths[f"checkpoint-{fam}"] = _save(out / "checkpoints" / f"{size}-{fam}.safetensors", ckpt, td, meta)
         made.reference[f"checkpoint-{fam}"] = w
-        if fam == "sd2":
+        if fam in ("sd2", "sdxl_refiner"):
             continue
         # ControlNet: initialised from the UNet, as ControlNet training does
         ccfg = controlnet_config(cfg["unet"], tiny, fam)
@@ -167,6 +178,7 @@ def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "
 EXAMPLE_NAMES = {
     "checkpoint-sd15": ["checkpoints/v1-5-pruned-emaonly.safetensors"],
     "checkpoint-sdxl": ["checkpoints/sd_xl_base_1.0.safetensors"],
+    "checkpoint-sdxl_refiner": ["checkpoints/sd_xl_refiner_1.0.safetensors"],
     "controlnet-sd15": ["controlnet/control_v11p_sd15_canny.safetensors",
                         "controlnet/control_v11f1p_sd15_depth.safetensors",
                         "controlnet/control_v11p_sd15_openpose.safetensors",
@@ -216,7 +228,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", type=Path, required=True, help="models root to write into")
     ap.add_argument("--dtype", choices=("fp16", "bf16", "fp32"), default="fp16")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--families", default="sd15,sd2,sdxl", help="comma-separated subset of sd15,sd2,sdxl")
+    ap.add_argument("--families", default="sd15,sd2,sdxl", help="comma-separated subset of sd15,sd2,sdxl,sdxl_refiner")
     args = ap.parse_args(argv)
     fams = tuple(f for f in args.families.split(",") if f)
     bad = [f for f in fams if f not in TINY]

@@ -1,12 +1,14 @@
 """Port types: what flows along a wire, and the parameter kinds a node can take.
 
 A port type is a kind plus, for model-bearing kinds, a model family. Families are either
-concrete (``sd15``, ``sd2``, ``sdxl``), ``any``, or a node-local variable (``$F``): every port of
+concrete (``sd15``, ``sd2``, ``sdxl``, ``sdxl_refiner``), ``any``, or a node-local variable (``$F``): every port of
 one node that uses the same variable must end up with the same concrete family. That is how a
 sampler says "model, conditioning and latent of one family" without knowing which.
 
 ``sd15`` and ``sd2`` share one VAE latent space, so a LATENT of either fits where the other is
-expected (``families_fit``); every other kind, and SDXL's latents, need the family itself.
+expected (``families_fit``); so do ``sdxl`` and ``sdxl_refiner`` (the refiner's own MODEL, CLIP and
+CONDITIONING stay apart: its text encoder and added conditioning differ from the base's). Every other
+kind needs the family itself.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Family(StrEnum):
     SD15 = "sd15"
     SD2 = "sd2"
     SDXL = "sdxl"
+    SDXL_REFINER = "sdxl_refiner"  # SDXL's latent space; OpenCLIP-G only, aesthetic-score conditioning
 
 
 class ModelKind(StrEnum):
@@ -72,7 +75,8 @@ class ModelKind(StrEnum):
 
 
 # Families whose VAEs share one latent space: a LATENT of one is valid for the others.
-_LATENT_SPACE: dict[str, str] = {Family.SD15.value: "sd", Family.SD2.value: "sd", Family.SDXL.value: "sdxl"}
+_LATENT_SPACE: dict[str, str] = {Family.SD15.value: "sd", Family.SD2.value: "sd", Family.SDXL.value: "sdxl",
+                                 Family.SDXL_REFINER.value: "sdxl"}
 
 FAMILIES = tuple(Family)
 MODEL_KINDS = tuple(ModelKind)
@@ -134,7 +138,7 @@ class PortType:
 
 def latents_compatible(a: str, b: str) -> bool:
     """Whether a LATENT of family ``a`` is valid where family ``b`` is expected: the same family,
-    ``any``, or two families that share a latent space (sd15 and sd2)."""
+    ``any``, or two families that share a latent space (sd15 and sd2; sdxl and sdxl_refiner)."""
     if a == b or ANY_FAMILY in (a, b):
         return True
     space = _LATENT_SPACE.get(a)

@@ -14,7 +14,7 @@ from . import loaders as L
 from .clip_tokenizer import tokenizers_for
 from .conversion_cache import ConversionCache
 from .errors import ModelError
-from .families import SD2_TE, SD15_TE, SDXL_TE, ModelInfo, inspect_shapes
+from .families import SD2_TE, SD15_TE, SDXL_TE, ModelInfo, inspect_shapes, text_encoder_names
 from .values import ControlNet, TextEncoder, UNetModel, VAEModel
 from .weights import read_weights, shapes_of
 
@@ -133,7 +133,7 @@ def load_checkpoint(info: ModelInfo, *, dtype: torch.dtype, device: torch.device
                   what=f"{name} (VAE)")
     src_name = str(info.path)
     return (UNetModel(fam, unet, dict(cfg["scheduler"]), src_name),
-            TextEncoder(fam, tokenizers_for(fam), tuple(encoders), src_name),
+            TextEncoder(fam, _tokenizers(fam), tuple(encoders), src_name),
             VAEModel(fam, vae, src_name))
 
 
@@ -147,11 +147,18 @@ def _checkpoint_converters(info: ModelInfo, cfg: dict[str, dict[str, Any]]) -> d
 
 
 def _te_names(family: str) -> tuple[str, ...]:
-    return ("text_encoder", "text_encoder_2") if family == "sdxl" else ("text_encoder",)
+    return text_encoder_names(family)
+
+
+def _tokenizers(family: str) -> tuple[Any, ...]:
+    # The refiner's one encoder is SDXL's second (OpenCLIP-G): its tokenizer is the base's second.
+    return tokenizers_for("sdxl")[1:] if family == "sdxl_refiner" else tokenizers_for(family)
 
 
 def _te_converter(family: str, index: int, config: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     wrapped = L.make_clip(config)[1]
+    if family == "sdxl_refiner":  # OpenCLIP-G alone, as embedder 0
+        return lambda ck: L.convert_open_clip(ck, SDXL_TE + "0.model.", config["hidden_size"], wrapped=wrapped)
     if family == "sd15":
         return lambda ck: L.convert_clip(_with_text_model(ck, SD15_TE), SD15_TE, wrapped=wrapped)
     if family == "sd2":

@@ -4,11 +4,13 @@ Reads only safetensors headers and diffusers ``config.json`` files — never tor
 type ports (``MODEL[sdxl]``) and list model folders without loading anything.
 
 Rules (from the state-dict key names and a few shapes):
-- checkpoints in the original layout: ``conditioner.embedders.*`` → sdxl, ``cond_stage_model.model.*``
+- checkpoints in the original layout: ``conditioner.embedders.1.model.*`` (CLIP-L + OpenCLIP-G) → sdxl,
+  ``conditioner.embedders.0.model.*`` alone (OpenCLIP-G, the refiner) → sdxl_refiner, ``cond_stage_model.model.*``
   (OpenCLIP-H) → sd2, ``cond_stage_model.transformer.*`` (CLIP-L) → sd15;
 - ControlNets (``control_model.*``, bare ``input_hint_block``/``zero_convs`` keys, or diffusers'
   ``controlnet_cond_embedding.*``): family from the cross-attention context width, 768 / 1024 / 2048;
-- diffusers folders: ``model_index.json`` or a ``config.json`` naming the model class.
+- diffusers folders: ``model_index.json`` or a ``config.json`` naming the model class; an SDXL folder
+  without a first text encoder (or with ``requires_aesthetics_score``) is the refiner.
 Files that carry their own diffusers configs in the safetensors metadata (``latent_studio.configs``,
 written by ``bench.make_models`` for the small test models) also name their family there
 (``latent_studio.family``); everything else uses the shipped configs in ``resources/configs``.
@@ -27,8 +29,9 @@ from typing import Any
 from .errors import ModelError
 from .safetensors_header import Header, TensorInfo, open_regular, read_header
 
-FAMILY_NAMES = {"sd15": "Stable Diffusion 1.5", "sd2": "Stable Diffusion 2.x", "sdxl": "SDXL"}
-CONTEXT_DIMS = {768: "sd15", 1024: "sd2", 2048: "sdxl"}
+FAMILY_NAMES = {"sd15": "Stable Diffusion 1.5", "sd2": "Stable Diffusion 2.x", "sdxl": "SDXL",
+                "sdxl_refiner": "SDXL refiner"}
+CONTEXT_DIMS = {768: "sd15", 1024: "sd2", 2048: "sdxl", 1280: "sdxl_refiner"}
 KIND_NAMES = {"checkpoint": "checkpoint", "vae": "VAE", "controlnet": "ControlNet", "taesd": "TAESD decoder"}
 META_CONFIGS = "latent_studio.configs"
 META_FAMILY = "latent_studio.family"
@@ -41,11 +44,19 @@ SD2_TE = "cond_stage_model.model."
 SDXL_TE = "conditioner.embedders."
 
 
+# The diffusers component names of each family's text encoders, in the order they are encoded.
+TEXT_ENCODERS = {"sdxl": ("text_encoder", "text_encoder_2"), "sdxl_refiner": ("text_encoder_2",)}
+
+
+def text_encoder_names(family: str) -> tuple[str, ...]:
+    return TEXT_ENCODERS.get(family, ("text_encoder",))
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     path: Path
     kind: str  # checkpoint | vae | controlnet | taesd
-    family: str | None  # sd15 | sd2 | sdxl; None where the file does not say (a plain SD VAE)
+    family: str | None  # sd15 | sd2 | sdxl | sdxl_refiner; None where the file does not say (a plain SD VAE)
     layout: str  # original | diffusers | folder
     prediction: str = "epsilon"  # epsilon | v_prediction (checkpoints)
     in_channels: int = 4  # 9 for inpainting checkpoints
@@ -127,7 +138,7 @@ def _checkpoint(h: Header, configs: dict[str, Any], meta_family: str | None) -> 
     if any(k.startswith(SDXL_TE + "1.model.") for k in keys):
         family = "sdxl"
     elif any(k.startswith(SDXL_TE + "0.model.") for k in keys):
-        raise not_sd(name, "it is an SDXL refiner, which is not supported")
+        family = "sdxl_refiner"  # OpenCLIP-G is its only text encoder
     elif any(k.startswith(SD2_TE) for k in keys):
         family = "sd2"
     elif any(k.startswith(SD15_TE) for k in keys):
@@ -271,9 +282,17 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def family_from_unet_config(cfg: dict[str, Any]) -> str | None:
     if cfg.get("addition_embed_type") == "text_time":
-        return "sdxl"
+        # The refiner reads OpenCLIP-G alone (1280 wide), the base CLIP-L + G (2048).
+        return "sdxl_refiner" if cfg.get("cross_attention_dim") == 1280 else "sdxl"
     dim = cfg.get("cross_attention_dim")
     return CONTEXT_DIMS.get(dim) if isinstance(dim, int) else None
+
+
+def _refiner_index(index: dict[str, Any]) -> bool:
+    """The refiner's pipeline has no first text encoder (``[null, null]``) and wants aesthetic scores."""
+    te = index.get("text_encoder")
+    no_first = te is None or (isinstance(te, list) and not any(te))
+    return bool(index.get("requires_aesthetics_score")) or (no_first and "text_encoder_2" in index)
 
 
 def _inspect_folder(path: Path) -> ModelInfo:
@@ -284,6 +303,8 @@ def _inspect_folder(path: Path) -> ModelInfo:
         family = family_from_unet_config(unet)
         if family is None and "XL" in str(index.get("_class_name", "")):
             family = "sdxl"
+        if family == "sdxl" and _refiner_index(index):
+            family = "sdxl_refiner"
         if family is None:
             raise not_sd(name, f"its UNet has context width {unet.get('cross_attention_dim')}")
         sched = path / "scheduler" / "scheduler_config.json"

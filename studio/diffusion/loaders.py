@@ -22,7 +22,7 @@ import torch
 from studio.core.settings import resources_dir
 
 from .errors import ModelError
-from .families import ModelInfo
+from .families import ModelInfo, text_encoder_names
 
 Progress = Callable[[float, str], None]
 CONFIGS = resources_dir() / "configs"
@@ -36,17 +36,17 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def checkpoint_configs(info: ModelInfo) -> dict[str, dict[str, Any]]:
-    """unet, vae, text_encoder(, text_encoder_2) and scheduler configs for a checkpoint."""
+    """unet, vae, scheduler and text encoder configs for a checkpoint: text_encoder (SD 1/2),
+    text_encoder + text_encoder_2 (SDXL) or text_encoder_2 alone (the SDXL refiner's OpenCLIP-G)."""
+    encoders = text_encoder_names(str(info.family))
     if info.configs:
         cfg = {k: dict(v) for k, v in info.configs.items()}
     else:
         base = CONFIGS / str(info.family)
         cfg = {"unet": _json(base / "unet/config.json"), "vae": _json(base / "vae/config.json"),
-               "text_encoder": _json(base / "text_encoder/config.json"),
                "scheduler": _json(base / "scheduler/scheduler_config.json")}
-        if info.family == "sdxl":
-            cfg["text_encoder_2"] = _json(base / "text_encoder_2/config.json")
-    missing = {"unet", "vae", "text_encoder", "scheduler"} - cfg.keys()
+        cfg.update({sub: _json(base / sub / "config.json") for sub in encoders})
+    missing = {"unet", "vae", "scheduler", *encoders} - cfg.keys()
     if missing:
         raise ModelError(f"{info.path.name}: its embedded configuration lacks {', '.join(sorted(missing))}")
     cfg["unet"]["in_channels"] = info.in_channels
@@ -57,7 +57,8 @@ def checkpoint_configs(info: ModelInfo) -> dict[str, dict[str, Any]]:
 def vae_config(info: ModelInfo) -> dict[str, Any]:
     if "vae" in info.configs:
         return dict(info.configs["vae"])
-    return _json(CONFIGS / ("sdxl" if info.family == "sdxl" else "sd15") / "vae/config.json")
+    xl = info.family in ("sdxl", "sdxl_refiner")  # one VAE for both
+    return _json(CONFIGS / ("sdxl" if xl else "sd15") / "vae/config.json")
 
 
 def controlnet_config(info: ModelInfo) -> dict[str, Any]:

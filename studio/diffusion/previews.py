@@ -22,6 +22,7 @@ _FACTORS: dict[str, tuple[tuple[tuple[float, float, float], ...], tuple[float, f
               (-0.3165, -0.2492, -0.2188)), (0.1084, -0.0175, -0.0011)),
 }
 _FACTORS["sd2"] = _FACTORS["sd15"]
+_FACTORS["sdxl_refiner"] = _FACTORS["sdxl"]  # one latent space
 
 
 def latent_rgb_factors(family: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Prompt text → CONDITIONING: emphasis syntax, 75-token chunks, CLIP skip and SDXL's two encoders.
+"""Prompt text → CONDITIONING: emphasis syntax, 75-token chunks, CLIP skip, SDXL's two encoders and
+the SDXL refiner's one (OpenCLIP-G, with an aesthetic score).
 
 Emphasis syntax (the widely used A1111 convention, parsed here from its description):
 ``(words)`` multiplies the weight of ``words`` by 1.1, ``[words]`` divides it by 1.1, ``(words:1.3)``
@@ -171,6 +172,11 @@ def _encode_one(tokenizer: Any, encoder: Any, fragments: Sequence[Fragment], *, 
     return hidden.reshape(1, -1, hidden.shape[-1]), pooled
 
 
+REFINER = "sdxl_refiner"
+# The aesthetic scores diffusers' refiner pipeline defaults to for the positive and negative prompts.
+AESTHETIC_POSITIVE, AESTHETIC_NEGATIVE = 6.0, 2.5
+
+
 def encode_prompt(
     clip: TextEncoder,
     text: str,
@@ -178,29 +184,37 @@ def encode_prompt(
     original_size: tuple[int, int] | None = None,
     crop_top_left: tuple[int, int] = (0, 0),
     target_size: tuple[int, int] | None = None,
+    aesthetic_score: float | None = None,
 ) -> Conditioning:
     """Encode ``text`` with ``clip``. SDXL's size conditioning is (height, width) in pixels; a size left
-    as None means "the size being generated", filled in by the sampler."""
+    as None means "the size being generated", filled in by the sampler.
+
+    The SDXL refiner (one encoder, OpenCLIP-G) is conditioned on original size, crop and an aesthetic
+    score in place of the target size; ``aesthetic_score`` None means 6.0, the positive default (a
+    negative prompt wants 2.5 for diffusers' defaults). Other families ignore it."""
     import torch
 
     fragments = parse_prompt(text)
-    sdxl = len(clip.encoders) == 2
+    refiner = clip.family == REFINER
+    xl = refiner or len(clip.encoders) == 2
     with torch.no_grad():
         parts = [
-            _encode_one(tok, enc, fragments, skip=clip.skip, penultimate=sdxl)
+            _encode_one(tok, enc, fragments, skip=clip.skip, penultimate=xl)
             for tok, enc in zip(clip.tokenizers, clip.encoders, strict=True)
         ]
-    if not sdxl:
+    if not xl:
         return Conditioning(family=clip.family, embeds=parts[0][0])
     hidden = [p[0] for p in parts]
-    dtype = hidden[1].dtype
-    embeds = torch.cat([h.to(device=hidden[1].device, dtype=dtype) for h in hidden], dim=-1)
-    pooled = parts[1][1]
+    dtype = hidden[-1].dtype
+    embeds = torch.cat([h.to(device=hidden[-1].device, dtype=dtype) for h in hidden], dim=-1)
+    pooled = parts[-1][1]
     if pooled is None:
-        raise ValueError("the second SDXL text encoder gives no projected (pooled) output")
+        raise ValueError("the SDXL OpenCLIP-G text encoder gives no projected (pooled) output")
     extras: dict[str, Any] = {"crop_top_left": tuple(crop_top_left)}
     if original_size is not None:
         extras["original_size"] = tuple(original_size)
-    if target_size is not None:
+    if refiner:
+        extras["aesthetic_score"] = float(AESTHETIC_POSITIVE if aesthetic_score is None else aesthetic_score)
+    elif target_size is not None:
         extras["target_size"] = tuple(target_size)
     return Conditioning(family=clip.family, embeds=embeds, pooled=pooled, extras=extras)

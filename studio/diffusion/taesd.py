@@ -10,7 +10,7 @@ from .model_folders import kind_dirs
 
 def find_taesd(roots: Sequence[str | Path], family: str) -> Path | None:
     """A diffusers folder (``taesd/``, ``taesdxl/``) or an original ``taesd[xl]_decoder`` file."""
-    stem = "taesdxl" if family == "sdxl" else "taesd"
+    stem = "taesdxl" if family in ("sdxl", "sdxl_refiner") else "taesd"
     for d in kind_dirs(roots, "taesd"):
         if (d / stem / "config.json").is_file():
             return d / stem
