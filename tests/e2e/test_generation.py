@@ -246,3 +246,29 @@ def test_the_editing_examples_run_and_inpainting_keeps_the_unmasked_area(service
         assert np.abs(result[0][mask == 1] - source[0][mask == 1]).mean() > 0.02  # inside: repainted
     else:
         assert result.shape[1:3] == (512, 640)  # padded 128 px on the right
+
+
+def test_the_sdxl_refiner_example_hands_off_to_the_refiner(tmp_path, monkeypatch):
+    """Base steps 0-4 of 6 with leftover noise, refiner steps 4-6 adding none, on tiny random models."""
+    from bench.make_models import link_example_names, write_models
+    from studio.core.workflow import load_file
+
+    made = write_models(tmp_path / "models", "tiny", dtype="fp32", families=("sdxl", "sdxl_refiner"))
+    link_example_names(tmp_path / "models", made)
+    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tmp_path / "models"))
+    services = build_run_services(Settings(dtype="fp32", device="cpu"), ModelManagers(), output_dir=tmp_path)
+    g = load_file(FLOWS / "sdxl_refiner.json", default_registry())
+    assert not [p for p in g.validate() if p.severity == "error"]
+    latent = _of_type(g, "latent.empty")
+    g.set_param(latent, "width", 64)
+    g.set_param(latent, "height", 64)
+    samplers = [n for n in g.nodes.values() if n.type_id == "sample.sampler"]
+    base = next(n for n in samplers if n.params["return_leftover_noise"])
+    refiner = next(n for n in samplers if not n.params["add_noise"])
+    for node, start, end in ((base, 0, 4), (refiner, 4, 10000)):
+        g.set_param(node.id, "steps", 6)
+        g.set_param(node.id, "start_step", start)
+        g.set_param(node.id, "end_step", end)
+    summary = Executor().run(g.snapshot(), services=services.with_workflow_dir(FLOWS))
+    assert summary.ok, summary.failed
+    assert len(summary.outputs) == 1
