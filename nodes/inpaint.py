@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 
 from studio.core.context import NodeContext, NodeFailure
-from studio.core.imaging import check_image, check_mask, mask_overlay, match_batches
+from studio.core.imaging import mask_overlay
 from studio.core.nodetype import Bool, Out, Wire, node
 from studio.core.types import latents_compatible
+
+from .latent_ops import image_and_mask_for_vae
 
 CELL = 8  # pixels per latent cell
 NEUTRAL = 0.5  # what the masked area is blanked to: 0 in the VAE's [-1, 1] input range
@@ -33,14 +35,6 @@ def inpaint_concat(vae: Any, image: np.ndarray, mask: np.ndarray) -> Any:
     masked = encode(vae, blanked).samples
     small = F.interpolate(torch.from_numpy(np.ascontiguousarray(hard))[:, None], size=tuple(masked.shape[-2:]))
     return torch.cat([small, masked], dim=1)
-
-
-def _crop8(array: np.ndarray) -> np.ndarray:
-    """Centre-crop (B, H, W, ...) to multiples of 8, as the VAE encoder does."""
-    h, w = array.shape[1:3]
-    nh, nw = h - h % CELL, w - w % CELL
-    top, left = (h - nh) // 2, (w - nw) // 2
-    return array[:, top:top + nh, left:left + nw]
 
 
 def _stretch_nearest(mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -84,21 +78,8 @@ def inpaint_conditioning(ctx: NodeContext, positive: Any, negative: Any, vae: An
     for name, cond in (("positive", positive), ("negative", negative)):
         if not latents_compatible(cond.family, vae.family):
             raise NodeFailure(f"VAE[{vae.family}] does not fit the {name} CONDITIONING[{cond.family}]")
-    try:
-        image = check_image(pixels)
-        m = np.clip(check_mask(mask), 0.0, 1.0)
-        h, w = image.shape[1:3]
-        if m.shape[1:] != (h, w):
-            ctx.warn(f"the mask ({m.shape[2]}×{m.shape[1]}) is stretched to the image's {w}×{h}")
-            m = _stretch_nearest(m, h, w)
-        image, m = match_batches(image, m)
-    except (TypeError, ValueError) as exc:
-        raise NodeFailure(str(exc)) from None
-    if h < CELL or w < CELL:
-        raise NodeFailure(f"the image ({w}×{h}) is smaller than {CELL} pixels")
-    if h % CELL or w % CELL:
-        ctx.warn(f"{w}×{h} is not a multiple of 8; the image is centre-cropped to {w - w % CELL}×{h - h % CELL}")
-    image, m = _crop8(image), np.ascontiguousarray(_crop8(m))
+    image, m = image_and_mask_for_vae(ctx, pixels, mask, _stretch_nearest)
+    m = np.clip(m, 0.0, 1.0)
     concat = inpaint_concat(vae, image, m)
     ctx.check_cancel()
     latent = encode(vae, image)

@@ -3,6 +3,7 @@ frames from a batch, and encoding an image with its masked area blanked out."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -163,6 +164,28 @@ def _crop8(array: np.ndarray) -> np.ndarray:
     return array[:, top:top + nh, left:left + nw]
 
 
+def image_and_mask_for_vae(ctx: NodeContext, pixels: Any, mask: Any,
+                           stretch: Callable[[np.ndarray, int, int], np.ndarray] = resize_mask
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """An IMAGE and a MASK made ready to encode together: the mask stretched to the image (with a
+    warning; ``stretch`` says how), batches matched, both centre-cropped to a multiple of 8 pixels."""
+    try:
+        image = check_image(pixels)
+        m = check_mask(mask)
+        h, w = image.shape[1:3]
+        if m.shape[1:] != (h, w):
+            ctx.warn(f"the mask ({m.shape[2]}×{m.shape[1]}) is stretched to the image's {w}×{h}")
+            m = stretch(m, h, w)
+        image, m = match_batches(image, m)
+    except (TypeError, ValueError) as exc:
+        raise NodeFailure(str(exc)) from None
+    if h < CELL or w < CELL:
+        raise NodeFailure(f"the image ({w}×{h}) is smaller than {CELL} pixels")
+    if h % CELL or w % CELL:
+        ctx.warn(f"{w}×{h} is not a multiple of 8; the image is centre-cropped to {w - w % CELL}×{h - h % CELL}")
+    return _crop8(image), np.ascontiguousarray(_crop8(m))
+
+
 @node(
     "latent.vae_encode_inpaint", title="VAE Encode for Inpainting", category="Latent",
     inputs=[Wire("vae", "VAE[$F]"), Wire("pixels", "IMAGE", label="image"), Wire("mask", "MASK"),
@@ -181,21 +204,8 @@ def vae_encode_inpaint(ctx: NodeContext, vae: Any, pixels: np.ndarray, mask: np.
 
     from studio.diffusion.vae import encode
 
-    try:
-        image = check_image(pixels)
-        m = check_mask(mask)
-        h, w = image.shape[1:3]
-        if m.shape[1:] != (h, w):
-            ctx.warn(f"the mask ({m.shape[2]}×{m.shape[1]}) is stretched to the image's {w}×{h}")
-            m = resize_mask(m, h, w)
-        image, m = match_batches(image, m)
-    except (TypeError, ValueError) as exc:
-        raise NodeFailure(str(exc)) from None
-    if h < CELL or w < CELL:
-        raise NodeFailure(f"the image ({w}×{h}) is smaller than {CELL} pixels")
-    if h % CELL or w % CELL:
-        ctx.warn(f"{w}×{h} is not a multiple of 8; the image is centre-cropped to {w - w % CELL}×{h - h % CELL}")
-    image, hard = _crop8(image), _crop8(m) > 0.5
+    image, m = image_and_mask_for_vae(ctx, pixels, mask)
+    hard = m > 0.5
     grown = np.stack([grow_frame(f.astype(np.float32), grow_mask_by // 2, ctx.check_cancel) for f in hard])
     blanked = np.where(hard[..., None], np.float32(NEUTRAL), image).astype(np.float32)
     latent = encode(vae, blanked)
