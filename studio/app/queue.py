@@ -16,8 +16,8 @@ from typing import Any
 
 from studio.core.context import CancelToken
 from studio.core.events import RunSummary
-from studio.core.graph import GraphSnapshot
 from studio.core.services import RunServices
+from studio.core.snapshot import GraphSnapshot
 
 
 class JobState(Enum):

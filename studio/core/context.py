@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from .services import RunServices
 
 if TYPE_CHECKING:
-    from .graph import GraphSnapshot
     from .settings import Settings
+    from .snapshot import GraphSnapshot
 
 
 class NodeFailure(Exception):

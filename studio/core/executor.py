@@ -20,8 +20,8 @@ from typing import Any
 from . import events as ev
 from .cache import OutputCache
 from .context import CancelledError, CancelToken, NodeContext, NodeFailure, OutOfMemory
-from .graph import GraphSnapshot, SnapNode
 from .services import RunServices
+from .snapshot import GraphSnapshot, SnapNode
 
 EventCallback = Callable[[ev.Event], None]
 log = logging.getLogger(__name__)

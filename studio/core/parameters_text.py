@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .graph import GraphSnapshot, SnapNode
+from .snapshot import GraphSnapshot, SnapNode
 
 
 def _upstream_in_order(snap: GraphSnapshot, node_id: str) -> list[SnapNode]:
