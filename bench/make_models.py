@@ -18,6 +18,7 @@ is distinct and no layer is a no-op (ControlNet zero convolutions included).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,16 @@ def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "
             made.paths["vae"] = _save(out / "vae" / f"{size}-vae.safetensors", vae_to_ldm(w["vae"], cfg["vae"]), td,
                                       vmeta)
             made.reference["vae"] = {"vae": w["vae"]}
+    for writer in EXTRA_WRITERS:
+        module, name = writer.split(":")
+        getattr(importlib.import_module(module), name)(out, made, size=size, seed=seed, dtype=td, families=families)
     return made
+
+
+# Writers of the models that build on the checkpoints above (LoRAs, embeddings, adapters), each
+# "module:function" called as function(out, made, size=, seed=, dtype=, families=) after them.
+EXTRA_WRITERS: list[str] = [
+]
 
 
 # The file names the example workflows use, linked to the random models of the right kind, so the

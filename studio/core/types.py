@@ -67,6 +67,8 @@ class ModelKind(StrEnum):
     EMBEDDINGS = "embeddings"
     ANNOTATORS = "annotators"
     TAESD = "taesd"
+    CLIP_VISION = "clip_vision"
+    IPADAPTER = "ipadapter"
 
     @property
     def downloadable(self) -> bool:

@@ -26,6 +26,9 @@ class UNetModel(_Owned):
     unet: Any  # diffusers.UNet2DConditionModel
     scheduler_config: Mapping[str, Any]
     source: str = ""
+    # Applied around each run that uses this model and undone after (LoRA, IP-Adapter); the shared
+    # ``unet`` itself is never modified. See ``studio.diffusion.model_patches``.
+    patches: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +40,8 @@ class TextEncoder(_Owned):
     encoders: tuple[Any, ...]
     source: str = ""
     skip: int = 0
+    # Applied to the text encoders around each encoding (LoRA); see ``studio.diffusion.model_patches``.
+    patches: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
