@@ -29,6 +29,9 @@ class Kind(StrEnum):
     VAE = "VAE"
     CONTROL_NET = "CONTROL_NET"
     POSE = "POSE"  # body keypoints (OpenPose-18 per person), JSON-able
+    CLIP_VISION = "CLIP_VISION"  # an image encoder (CLIP vision tower), for image prompts
+    CLIP_VISION_OUTPUT = "CLIP_VISION_OUTPUT"  # image embeddings made by a CLIP_VISION encoder
+    IPADAPTER = "IPADAPTER"  # IP-Adapter weights (image-prompt projection and attention layers)
     # Parameter kinds: edited in the inspector, stored in the workflow file.
     INT = "INT"
     FLOAT = "FLOAT"
@@ -43,7 +46,7 @@ class Kind(StrEnum):
 
 WIRE_KINDS = frozenset(
     {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
-     Kind.POSE}
+     Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET})

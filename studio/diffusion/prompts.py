@@ -25,6 +25,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .model_patches import applied
 from .values import Conditioning, TextEncoder
 
 Fragment = tuple[str | None, float]  # (text, weight); text None marks a BREAK
@@ -197,7 +198,7 @@ def encode_prompt(
     fragments = parse_prompt(text)
     refiner = clip.family == REFINER
     xl = refiner or len(clip.encoders) == 2
-    with torch.no_grad():
+    with torch.no_grad(), applied(clip, clip.patches):
         parts = [
             _encode_one(tok, enc, fragments, skip=clip.skip, penultimate=xl)
             for tok, enc in zip(clip.tokenizers, clip.encoders, strict=True)

@@ -77,6 +77,7 @@ from studio.core.context import NodeFailure, OutOfMemory
 from studio.core.types import latents_compatible
 
 from .denoiser import Denoiser, build_denoiser, latent_channels
+from .model_patches import applied
 from .schedulers import make_scheduler
 from .vae import SCALE, _oom, free_memory
 from .values import Conditioning, KeptArea, Latent, UNetModel
@@ -260,10 +261,11 @@ def sample(
     if denoise <= 0:
         return _unchanged(model, latent)
     try:
-        return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
-                       scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
-                       add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
-                       check_cancel=check_cancel)
+        with applied(model.unet, model.patches):
+            return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
+                           scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
+                           add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
+                           check_cancel=check_cancel)
     except Exception as exc:
         if not _oom(exc):
             raise

@@ -17,6 +17,9 @@ PORT_COLORS: dict[Kind, str] = {
     Kind.VAE: "#e57373",
     Kind.CONTROL_NET: "#4db6ac",
     Kind.POSE: "#aed581",
+    Kind.CLIP_VISION: "#a1887f",
+    Kind.CLIP_VISION_OUTPUT: "#d7ccc8",
+    Kind.IPADAPTER: "#7986cb",
     Kind.ANY: "#9e9e9e",
 }
 
