@@ -15,6 +15,7 @@ from typing import Any
 from studio.core.graph import Graph, Link, Node
 from studio.core.registry import Registry
 
+from .a1111_networks import network_tags, strip_tags
 from .a1111_text import Parameters, parse_parameters
 from .jsonsafe import Reader
 from .layout import auto_layout
@@ -24,7 +25,6 @@ from .report import ImportReport
 NAMESPACE = uuid.UUID("0f4e9c3a-52b1-4d7e-8a0c-9b6f2e1d7c55")
 MAX_TEXT = 1024 * 1024
 # A tag ends at the first ">"; it never holds a "<", so a text full of unclosed tags is scanned once.
-_EXTRA_NETWORK = re.compile(r"<(lora|lyco|hypernet):[^<>]*+>", re.IGNORECASE)
 _MODEL_HASH_SUFFIX = re.compile(r"\[[0-9a-fA-F]+\]\Z")
 _HINT_NOTE = ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
               "output's aspect ratio first): crop hint images to the output's shape for the same result")
@@ -144,11 +144,11 @@ class _Build:
             vae = self.add("vae", "model.vae", {"vae": vae_name if "." in vae_name else vae_name + ".safetensors"})
             vae_src = (vae, "vae")
             self.report.approximated(f"VAE file name guessed from 'VAE: {vae_name}'")
-        clip_src = (ckpt, "clip")
+        model_src, clip_src = self.loras((ckpt, "model"), (ckpt, "clip"))
         clip_skip = self.whole("Clip skip", 1)
         if clip_skip > 1:
             skip = self.add("clip_skip", "model.clip_skip", {"skip": clip_skip - 1})
-            self.link(ckpt, "clip", skip, "clip")
+            self.link(*clip_src, skip, "clip")
             clip_src = (skip, "clip")
         positive = self.add("positive", "text.encode", {"text": self.prompt(p.prompt)}, "Prompt")
         negative = self.add("negative", "text.encode", {"text": self.prompt(p.negative)}, "Negative prompt")
@@ -188,10 +188,10 @@ class _Build:
         sampler_params = self.sampler_params("Sampler", "Schedule type")
         sampler_params["steps"] = self.whole("Steps", 20)
         sampler_params["denoise"] = self.number("Denoising strength", 1.0) if img2img else 1.0
-        smp = self.sampler("sampler", sampler_params, ckpt, cond, latent)
+        smp = self.sampler("sampler", sampler_params, model_src, cond, latent)
         out = (smp, "latent")
         if hires:
-            out = self.hires(out, sampler_params, ckpt, cond, vae_src, (width, height))
+            out = self.hires(out, sampler_params, model_src, cond, vae_src, (width, height))
         decode = self.add("decode", "latent.vae_decode")
         self.link(*out, decode, "latent")
         self.link(*vae_src, decode, "vae")
@@ -216,13 +216,37 @@ class _Build:
         return file
 
     def prompt(self, text: str) -> str:
-        tags = list(dict.fromkeys(m.group(0) for m in _EXTRA_NETWORK.finditer(text)))
-        if tags:
-            for tag in tags:
-                self.report.unmapped(f"prompt tag {tag} (LoRA / hypernetwork) is not supported yet; removed "
-                                     "from the prompt")
-            text = re.sub(r"[ \t]{2,}", " ", _EXTRA_NETWORK.sub("", text)).strip(" ,")
-        return text
+        return strip_tags(text)  # the tags become nodes (see ``loras``)
+
+    def loras(self, model: tuple[str, str], clip: tuple[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+        """A Load LoRA node per ``<lora:…>``/``<lyco:…>`` tag of the prompt, chained from the checkpoint;
+        returns the model and CLIP to use after them. A1111 reads these tags in the positive prompt
+        only (in the negative one they are encoded as words); they are removed from both here."""
+        for tag in network_tags(self.p.negative):
+            self.report.dropped(f"negative prompt tag {tag.text}: A1111 applies no network named in the negative "
+                                "prompt (it encodes the tag as words); removed")
+        seen: set[str] = set()
+        for tag in network_tags(self.p.prompt):
+            if tag.kind == "hypernet":
+                self.report.unmapped(f"prompt tag {tag.text}: hypernetworks are not supported; removed from the "
+                                     "prompt")
+                continue
+            if tag.problem is not None:
+                self.report.dropped(f"prompt tag {tag.text}: {tag.problem}; removed from the prompt")
+                continue
+            if tag.name.lower() in seen:
+                self.report.dropped(f"prompt tag {tag.text}: {tag.name} is already applied by an earlier tag")
+                continue
+            seen.add(tag.name.lower())
+            file = tag.name if tag.name.lower().endswith((".safetensors", ".pt", ".ckpt")) else f"{tag.name}.safetensors"
+            node = self.add(f"lora/{len(seen)}", "model.lora",
+                            {"lora": file, "strength_model": tag.unet, "strength_clip": tag.te}, f"LoRA {tag.name}")
+            self.link(*model, node, "model")
+            self.link(*clip, node, "clip")
+            model, clip = (node, "model"), (node, "clip")
+            self.report.approximated(f"prompt tag {tag.text} → Load LoRA {file} (model {tag.unet:g}, CLIP "
+                                     f"{tag.te:g}); the file name is guessed from the tag")
+        return model, clip
 
     def sampler_params(self, sampler_key: str, schedule_key: str) -> dict[str, Any]:
         label = (self.v.get(sampler_key) or "Euler a").strip()
@@ -238,16 +262,17 @@ class _Build:
         return {"seed": max(0, self.whole("Seed", 0)), "cfg": self.number("CFG scale", 7.0), "sampler": sampler,
                 "scheduler": scheduler}
 
-    def sampler(self, role: str, params: dict[str, Any], ckpt: str, cond: tuple[tuple[str, str], ...],
+    def sampler(self, role: str, params: dict[str, Any], model: tuple[str, str], cond: tuple[tuple[str, str], ...],
                 latent: tuple[str, str]) -> str:
         smp = self.add(role, "sample.sampler", params, "Sampler" if role == "sampler" else "Hires sampler")
-        self.link(ckpt, "model", smp, "model")
+        self.link(*model, smp, "model")
         self.link(*cond[0], smp, "positive")
         self.link(*cond[1], smp, "negative")
         self.link(*latent, smp, "latent")
         return smp
 
-    def hires(self, first: tuple[str, str], params: dict[str, Any], ckpt: str, cond: tuple[tuple[str, str], ...],
+    def hires(self, first: tuple[str, str], params: dict[str, Any], model: tuple[str, str],
+              cond: tuple[tuple[str, str], ...],
               vae: tuple[str, str], size: tuple[int, int]) -> tuple[str, str]:
         """The hires-fix second pass: upscale, then sample again with the denoising strength."""
         upscaler = (self.v.get("Hires upscaler") or "Latent").strip()
@@ -287,7 +312,7 @@ class _Build:
         if "Hires prompt" in self.v or "Hires negative prompt" in self.v:
             self.report.unmapped("the separate hires prompts are not carried over: the second pass uses the main "
                                  "prompts")
-        return self.sampler("hires_sampler", second, ckpt, cond, latent), "latent"
+        return self.sampler("hires_sampler", second, model, cond, latent), "latent"
 
     def controlnets(self, cond: tuple[tuple[str, str], ...],
                     init_image: tuple[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -18,6 +18,9 @@ from studio.core.graph import BYPASS, MAX_PORTS, MUTE, Graph, GraphError, Link, 
 from studio.core.registry import Registry
 from studio.core.workflow import MAX_NODES
 
+from . import comfyui_core_nodes as core
+from . import comfyui_masks as masks
+from .comfyui_adapters import TRANSLATORS as ADAPTER_TRANSLATORS
 from .comfyui_parse import (
     BYPASSED,
     MUTED,
@@ -30,10 +33,9 @@ from .comfyui_parse import (
     parse_ui,
     resolve,
 )
-from .comfyui_schema import CONTROL_AFTER_GENERATE, SPECS
+from .comfyui_schema import SPECS
 from .jsonsafe import Reader, check_plain
 from .layout import auto_layout
-from .names import COMFY_SAMPLERS, COMFY_SCHEDULERS, sampler_pair
 from .report import ImportReport
 from .sigmas import step_fraction
 
@@ -101,11 +103,14 @@ class _Builder:
         self.controls: list[tuple[str, CNode, float, float]] = []  # ControlNet percents to convert
         self.made: dict[str, str] = {}  # ComfyUI id → our node id
         self.slots: dict[tuple[str, str], int] = {}  # (our id, output port) → ComfyUI output slot
+        self.finishers: list[Callable[[], None]] = []  # run once every wire is made
 
     def build(self) -> Graph:
         for c in self.nodes.values():
             (EDITOR_TRANSLATORS.get(c.class_type) or TRANSLATORS.get(c.class_type, _placeholder))(self, c)
         self._wire()
+        for finish in self.finishers:
+            finish()
         self._style()
         self._modes()
         self._convert_control_percents()
@@ -176,6 +181,28 @@ class _Builder:
             self.ins[(c.id, comfy_name)] = [(node.id, p) for p in ports]
         self._made(c, node.id, outputs)
         return node.id
+
+    def unsupported(self, c: CNode, why: str) -> None:
+        """A class we know but cannot run: a placeholder, and a report line saying why."""
+        if c.mode in (MUTED, BYPASSED):
+            mode = "bypassed" if c.mode == BYPASSED else "muted"
+            self.report.unmapped(f"{c.label}: {why}; kept as a placeholder with its settings, {mode} as in ComfyUI")
+        else:
+            self.report.unmapped(f"{c.label}: {why}; kept as a placeholder with its settings; the workflow will "
+                                 "not run until it is replaced")
+        _placeholder(self, c)
+
+    def add_extra(self, c: CNode, suffix: str, type_id: str, params: dict[str, Any],
+                  offset: tuple[float, float]) -> str:
+        """A second node of ours for ``c`` (its id derived from ``c``'s and ``suffix``), placed at
+        ``offset`` from it; the caller wires it."""
+        x, y = c.pos or (0.0, 0.0)
+        pos, node_id = (x + offset[0], y + offset[1]), uuid5_text(f"node/{c.id}/{suffix}")
+        if self.registry.get(type_id) is None:
+            self.report.unmapped(f"{c.label}: node type {type_id} is not installed; kept as a placeholder")
+            self.graph.insert_node(Node(node_id, type_id, "1.0.0", params, pos))
+            return node_id
+        return self.graph.add_node(type_id, pos, params, node_id=node_id).id
 
     def _made(self, c: CNode, node_id: str, outputs: Sequence[str]) -> None:
         self.made[c.id] = node_id
@@ -400,342 +427,6 @@ def _unique(names: list[str]) -> list[str]:
     return out
 
 
-def _checkpoint(b: _Builder, c: CNode) -> None:
-    b.add(c, "model.checkpoint", {"checkpoint": b.file_name(c, "ckpt_name")}, {}, ["model", "clip", "vae"])
-
-
-def _vae_loader(b: _Builder, c: CNode) -> None:
-    b.add(c, "model.vae", {"vae": b.file_name(c, "vae_name")}, {}, ["vae"])
-
-
-def _controlnet_loader(b: _Builder, c: CNode) -> None:
-    b.add(c, "model.controlnet", {"controlnet": b.file_name(c, "control_net_name")}, {}, ["control_net"])
-
-
-def _clip_text(b: _Builder, c: CNode) -> None:
-    b.add(c, "text.encode", {"text": b.text(c, "text")}, {"clip": "clip"}, ["conditioning"])
-
-
-def _empty_latent(b: _Builder, c: CNode) -> None:
-    params = {"width": b.whole(c, "width"), "height": b.whole(c, "height"), "batch": b.whole(c, "batch_size")}
-    b.add(c, "latent.empty", params, {}, ["latent"])
-
-
-def _strength(run: int, total: int) -> float:
-    """A denoise d (4 decimals) with int(total × d) == run: our sampler runs that many steps."""
-    d = round(run / total, 4)
-    while int(total * d) < run:
-        d = round(d + 0.0001, 4)
-    while int(total * d) > run:
-        d = round(d - 0.0001, 4)
-    return d
-
-
-def _sampler_common(b: _Builder, c: CNode, seed_name: str) -> dict[str, Any]:
-    sampler, scheduler = sampler_pair(b.text(c, "sampler_name"), b.text(c, "scheduler"), b.report, c.label,
-                                      samplers=COMFY_SAMPLERS, schedulers=COMFY_SCHEDULERS)
-    params = {"seed": b.whole(c, seed_name), "cfg": b.num(c, "cfg"), "sampler": sampler, "scheduler": scheduler}
-    control = c.seed_controls.get(seed_name, c.values.get("control_after_generate"))
-    sampler_type = b.registry.get("sample.sampler")
-    known = sampler_type is not None and sampler_type.input("seed_control") is not None
-    if known and isinstance(control, str) and control in CONTROL_AFTER_GENERATE:
-        params["seed_control"] = control  # the same policy: applied after each queued run
-    return params
-
-
-_MOST_STEPS = 1000  # our sampler's most steps
-_TO_THE_END = 10000  # ComfyUI's end_at_step default and most, and ours: run to the last step
-_SAMPLER_PORTS = {"model": "model", "positive": "positive", "negative": "negative", "latent_image": "latent"}
-
-
-def _ksampler(b: _Builder, c: CNode) -> None:
-    params = _sampler_common(b, c, "seed")
-    steps, denoise = b.whole(c, "steps"), b.num(c, "denoise")
-    if steps < 1:
-        raise b.r.fail(c.value_paths.get("steps", c.path), f"steps must be at least 1, found {steps}")
-    if denoise >= 1.0:
-        params.update(steps=steps, denoise=1.0)
-    elif denoise <= 0.0:
-        params.update(steps=steps, denoise=0.0)
-        b.report.info(f"{c.label}: denoise 0 returns the latent unchanged, as in ComfyUI")
-    else:
-        # ComfyUI runs `steps` steps at the end of a steps/denoise schedule; ours runs steps × denoise of `steps`.
-        total = 1000 if steps / denoise > 1000 else max(steps, round(steps / denoise))
-        run = min(steps, total)
-        params.update(steps=total, denoise=_strength(run, total))
-        b.report.approximated(
-            f"{c.label}: denoise {denoise:g} with {steps} steps → steps {total}, denoise {params['denoise']:g} "
-            f"(ComfyUI runs the last {steps} steps of a {total}-step schedule; ours runs steps × denoise)")
-    b.add(c, "sample.sampler", params, _SAMPLER_PORTS, ["latent"])
-
-
-def _ksampler_advanced(b: _Builder, c: CNode) -> None:
-    """Stop and resume carry over as they are: our sampler counts start and end steps as ComfyUI's
-    advanced sampler does, adds noise or not, and returns the leftover noise or not."""
-    params = _sampler_common(b, c, "noise_seed")
-    steps = b.whole(c, "steps")
-    if steps < 1:
-        raise b.r.fail(c.value_paths.get("steps", c.path), f"steps must be at least 1, found {steps}")
-    start, end = max(b.whole(c, "start_at_step"), 0), max(b.whole(c, "end_at_step"), 0)
-    if steps > _MOST_STEPS:
-        # The same fractions of a shorter schedule: a split run's halves still meet.
-        ours = (round(start * _MOST_STEPS / steps), _TO_THE_END if end >= steps else round(end * _MOST_STEPS / steps))
-        b.report.approximated(f"{c.label}: {steps} steps → {_MOST_STEPS}, our most; steps {start}–{end} → "
-                              f"{ours[0]}–{ours[1]}")
-        steps, (start, end) = _MOST_STEPS, ours
-    if min(end, steps) <= start:
-        b.report.info(f"{c.label}: steps {start}–{end} of {steps} run nothing; the latent passes unchanged")
-    params.update(steps=steps, denoise=1.0, start_step=start, end_step=end,
-                  add_noise=b.text(c, "add_noise") != "disable",
-                  return_leftover_noise=b.text(c, "return_with_leftover_noise") == "enable")
-    b.add(c, "sample.sampler", params, _SAMPLER_PORTS, ["latent"])
-
-
-def _vae_decode(b: _Builder, c: CNode) -> None:
-    b.add(c, "latent.vae_decode", {}, {"samples": "latent", "vae": "vae"}, ["image"])
-
-
-def _vae_encode(b: _Builder, c: CNode) -> None:
-    b.add(c, "latent.vae_encode", {}, {"pixels": "image", "vae": "vae"}, ["latent"])
-
-
-def _load_image(b: _Builder, c: CNode) -> None:
-    name = b.file_name(c, "image")
-    b.add(c, "image.load", {"image": name}, {}, ["image", "mask"])
-    b.report.info(f"{c.label}: {name!r} is looked up next to the workflow, then in the input folder")
-
-
-def _save_image(b: _Builder, c: CNode) -> None:
-    prefix = b.text(c, "filename_prefix").replace("\\", "/")
-    folder, _, name = prefix.rpartition("/")
-    clean = "".join("_" if ch in ':*?"<>|%' else ch for ch in name).strip() or "ComfyUI"
-    folder = "/".join(p for p in folder.split("/") if p not in ("", ".", "..") and "%" not in p)
-    if clean != name or "%" in prefix:
-        b.report.approximated(f"{c.label}: file name prefix {prefix!r} → {clean!r} (ComfyUI's %…% "
-                              "placeholders are not expanded)")
-    b.add(c, "image.save", {"folder": folder, "prefix": clean, "embed_workflow": True}, {"images": "images"}, [])
-
-
-def _preview_image(b: _Builder, c: CNode) -> None:
-    b.add(c, "image.preview", {}, {"images": "images"}, [])
-
-
-def _controlnet_apply(b: _Builder, c: CNode) -> None:
-    # ComfyUI's old node steers one conditioning: feed it to both of our inputs and pass on the
-    # first output, so the control rides on that conditioning only, as there.
-    inputs = {"conditioning": ("positive", "negative"), "control_net": "control_net", "image": "image"}
-    b.add(c, "control.apply", {"strength": b.num(c, "strength"), "start": 0.0, "end": 1.0}, inputs, ["positive"])
-    _hint_note(b)
-
-
-def _controlnet_apply_advanced(b: _Builder, c: CNode) -> None:
-    start, end = b.num(c, "start_percent"), b.num(c, "end_percent")
-    start, end = min(max(start, 0.0), 1.0), min(max(end, 0.0), 1.0)
-    inputs = {"positive": "positive", "negative": "negative", "control_net": "control_net", "image": "image"}
-    node_id = b.add(c, "control.apply", {"strength": b.num(c, "strength"), "start": start, "end": end}, inputs,
-                    ["positive", "negative"])
-    if b.graph.nodes[node_id].type_id == "control.apply":
-        b.controls.append((node_id, c, start, end))
-    if "vae" in c.links:
-        b.report.dropped(f"{c.label}: the optional VAE input is not needed here; its wire is dropped")
-        del c.links["vae"]
-    _hint_note(b)
-
-
-def _hint_note(b: _Builder) -> None:
-    b.report.approximated("ControlNet hints are stretched to the output size (ComfyUI centre-crops them to the "
-                          "output's aspect ratio first): crop hint images to the output's shape for the same result")
-
-
-def _canny(b: _Builder, c: CNode) -> None:
-    low, high = b.num(c, "low_threshold"), b.num(c, "high_threshold")
-    # Clamp the fraction before scaling: a threshold of 1e308 would overflow to infinity.
-    params = {"low": round(min(max(low, 0.0), 1.0) * 255), "high": round(min(max(high, 0.0), 1.0) * 255),
-              "blur": 1.0}
-    b.add(c, "preprocess.canny", params, {"image": "image"}, ["image"])
-    b.report.approximated(f"{c.label}: thresholds {low:g}/{high:g} (fractions) → {params['low']}/{params['high']} "
-                          "on OpenCV's 0–255 scale with a σ 1 blur like ComfyUI's; edge maps are similar, not equal")
-
-
-_SCALE_METHODS = {"nearest-exact": "nearest", "bilinear": "bilinear", "area": "area", "bicubic": "bicubic",
-                  "lanczos": "lanczos", "bislerp": "bicubic"}
-
-
-def _method(b: _Builder, c: CNode, allowed: dict[str, str]) -> str:
-    method = b.text(c, "upscale_method")
-    ours = allowed.get(method)
-    if ours is None:
-        ours = "bicubic" if "bicubic" in allowed.values() else next(iter(allowed.values()))
-    if ours != allowed.get(method, "") or method == "bislerp":
-        b.report.approximated(f"{c.label}: scaling method {method!r} → {ours!r}")
-    return ours
-
-
-def _image_scale(b: _Builder, c: CNode) -> None:
-    params = {"mode": "size", "width": b.whole(c, "width"), "height": b.whole(c, "height"),
-              "method": _method(b, c, _SCALE_METHODS), "multiple_of_8": False}
-    if b.text(c, "crop") != "disabled":
-        b.report.approximated(f"{c.label}: centre crop is not available; the image is stretched to the size")
-    b.add(c, "image.scale", params, {"image": "image"}, ["image"])
-
-
-def _image_scale_by(b: _Builder, c: CNode) -> None:
-    params = {"mode": "factor", "factor": b.num(c, "scale_by"), "method": _method(b, c, _SCALE_METHODS)}
-    b.add(c, "image.scale", params, {"image": "image"}, ["image"])
-
-
-_LATENT_METHODS = {"nearest-exact": "nearest-exact", "bilinear": "bilinear", "area": "area", "bicubic": "bicubic",
-                   "bislerp": "bicubic"}
-
-
-def _latent_upscale(b: _Builder, c: CNode) -> None:
-    params = {"mode": "size", "width": b.whole(c, "width"), "height": b.whole(c, "height"),
-              "method": _method(b, c, _LATENT_METHODS), "crop": b.text(c, "crop") == "center"}
-    b.add(c, "latent.upscale", params, {"samples": "latent"}, ["latent"])
-
-
-def _latent_upscale_by(b: _Builder, c: CNode) -> None:
-    params = {"mode": "factor", "factor": b.num(c, "scale_by"), "method": _method(b, c, _LATENT_METHODS)}
-    b.add(c, "latent.upscale", params, {"samples": "latent"}, ["latent"])
-
-
-def _clip_set_last_layer(b: _Builder, c: CNode) -> None:
-    layer = b.whole(c, "stop_at_clip_layer")
-    skip = max(0, -layer - 1)
-    b.add(c, "model.clip_skip", {"skip": skip}, {"clip": "clip"}, ["clip"])
-    if skip:
-        b.report.approximated(f"{c.label}: last layer {layer} → CLIP skip {skip}, as for SD 1.x; SD 2.x and SDXL "
-                              "already use the penultimate layer, where ComfyUI's -2 means skip 0")
-
-
-def _image_invert(b: _Builder, c: CNode) -> None:
-    b.add(c, "preprocess.invert", {}, {"image": "image"}, ["image"])
-
-
-# -- inpainting, outpainting and latents -----------------------------------------------------------
-
-
-def _set_latent_noise_mask(b: _Builder, c: CNode) -> None:
-    b.add(c, "latent.set_noise_mask", {}, {"samples": "latent", "mask": "mask"}, ["latent"])
-
-
-def _vae_encode_inpaint(b: _Builder, c: CNode) -> None:
-    grow = b.whole(c, "grow_mask_by")
-    inputs = {"pixels": "pixels", "vae": "vae", "mask": "mask"}
-    b.add(c, "latent.vae_encode_inpaint", {"grow_mask_by": grow}, inputs, ["latent"])
-    if grow >= 2:
-        b.report.approximated(f"{c.label}: the noise mask is widened by {grow // 2} pixels with a round brush; "
-                              f"ComfyUI widens it with a square of {grow}×{grow} pixels, so its corners differ slightly")
-
-
-def _inpaint_model_conditioning(b: _Builder, c: CNode) -> None:
-    value, path = b._raw(c, "noise_mask")
-    inputs = {"positive": "positive", "negative": "negative", "vae": "vae", "pixels": "pixels", "mask": "mask"}
-    b.add(c, "conditioning.inpaint", {"noise_mask": b.r.flag(value, path)}, inputs,
-          ["positive", "negative", "latent"])
-
-
-def _pad_for_outpaint(b: _Builder, c: CNode) -> None:
-    params = {side: b.whole(c, side) for side in ("left", "top", "right", "bottom", "feathering")}
-    b.add(c, "image.pad_outpaint", params, {"image": "image"}, ["image", "mask"])
-
-
-def _latent_composite(b: _Builder, c: CNode) -> None:
-    params = {name: b.whole(c, name) for name in ("x", "y", "feather")}
-    b.add(c, "latent.composite", params, {"samples_to": "destination", "samples_from": "source"}, ["latent"])
-
-
-def _latent_from_batch(b: _Builder, c: CNode) -> None:
-    params = {"batch_index": b.whole(c, "batch_index"), "length": b.whole(c, "length")}
-    b.add(c, "latent.from_batch", params, {"samples": "latent"}, ["latent"])
-
-
-# -- masks ------------------------------------------------------------------------------------------
-
-
-def _image_to_mask(b: _Builder, c: CNode) -> None:
-    channel = b.text(c, "channel")
-    if channel not in ("red", "green", "blue", "alpha"):
-        b.report.approximated(f"{c.label}: channel {channel!r} is unknown; using 'red'")
-        channel = "red"
-    b.add(c, "mask.from_image", {"channel": channel}, {"image": "image"}, ["mask"])
-
-
-def _mask_to_image(b: _Builder, c: CNode) -> None:
-    b.add(c, "mask.to_image", {}, {"mask": "mask"}, ["image"])
-
-
-def _invert_mask(b: _Builder, c: CNode) -> None:
-    b.add(c, "mask.invert", {}, {"mask": "mask"}, ["mask"])
-
-
-def _grow_mask(b: _Builder, c: CNode) -> None:
-    expand = b.whole(c, "expand")
-    value, path = b._raw(c, "tapered_corners")
-    tapered = b.r.flag(value, path)
-    b.add(c, "mask.grow", {"pixels": expand}, {"mask": "mask"}, ["mask"])
-    # ComfyUI repeats a 3×3 step: a cross (tapered corners) grows a diamond, a square a square. Our round
-    # brush is the same shape as the diamond up to 2 pixels.
-    if expand and not (tapered and abs(expand) <= 2):
-        shape = "a diamond (tapered corners)" if tapered else "a square (no tapered corners)"
-        b.report.approximated(f"{c.label}: grown by {expand} pixels with a round brush; ComfyUI grows {shape}, "
-                              "so the corners differ")
-
-
-_FEATHER_SIDES = ("left", "top", "right", "bottom")
-
-
-def _feather_mask(b: _Builder, c: CNode) -> None:
-    """ComfyUI's FeatherMask fades the mask towards the image's sides; our Feather Mask blurs the mask's
-    outline, another operation: only the no-op (all sides 0) carries over."""
-    sides = {side: b.whole(c, side) for side in _FEATHER_SIDES}
-    if any(sides.values()):
-        _FEATHER_FADE(b, c)
-        return
-    b.add(c, "mask.feather", {"radius": 0}, {"mask": "mask"}, ["mask"])
-
-
-def _threshold_mask(b: _Builder, c: CNode) -> None:
-    b.add(c, "mask.threshold", {"value": b.num(c, "value")}, {"mask": "mask"}, ["mask"])
-
-
-# ComfyUI's operation → ours; "and", "or" and "xor" work on the masks rounded to 0 or 1 there.
-_MASK_OPERATIONS = {"multiply": "multiply", "add": "add", "subtract": "subtract", "and": "intersect",
-                    "or": "union", "xor": "difference"}
-
-
-def _mask_composite(b: _Builder, c: CNode) -> None:
-    operation = b.text(c, "operation")
-    ours = _MASK_OPERATIONS.get(operation)
-    if ours is None:
-        b.report.approximated(f"{c.label}: operation {operation!r} is unknown; using 'multiply'")
-        ours = "multiply"
-    elif operation in ("and", "or", "xor"):
-        b.report.approximated(f"{c.label}: {operation!r} → {ours!r}: the same on hard masks; on soft ones ComfyUI "
-                              "rounds the values to 0 or 1 first, ours combines them as they are")
-    x, y = b.whole(c, "x"), b.whole(c, "y")
-    if x or y:
-        b.report.approximated(f"{c.label}: the source is placed at ({x}, {y}) in ComfyUI; ours has no offset: it "
-                              "is combined at (0, 0), stretched to the destination's size where the sizes differ")
-    else:  # the sizes are known only when it runs
-        b.report.info(f"{c.label}: a source of another size than the destination is stretched to it here "
-                      "(ComfyUI combines it unscaled from the top left corner)")
-    b.add(c, "mask.combine", {"operation": ours}, {"destination": "mask", "source": "other"}, ["mask"])
-
-
-def _solid_mask(b: _Builder, c: CNode) -> None:
-    params = {"value": b.num(c, "value"), "width": b.whole(c, "width"), "height": b.whole(c, "height")}
-    b.add(c, "mask.solid", params, {}, ["mask"])
-
-
-def _image_color_to_mask(b: _Builder, c: CNode) -> None:
-    color = b.whole(c, "color")
-    if not 0 <= color <= 0xFFFFFF:
-        b.report.approximated(f"{c.label}: colour {color} is not a 24-bit RGB value; using its lowest 24 bits")
-    params = {"red": (color >> 16) & 0xFF, "green": (color >> 8) & 0xFF, "blue": color & 0xFF, "tolerance": 0}
-    b.add(c, "mask.from_color", params, {"image": "image"}, ["mask"])
-
-
 class _Unsupported:
     """A class we know but cannot run yet: a placeholder, and a report line saying why."""
 
@@ -743,18 +434,7 @@ class _Unsupported:
         self.why = why
 
     def __call__(self, b: _Builder, c: CNode) -> None:
-        if c.mode in (MUTED, BYPASSED):
-            mode = "bypassed" if c.mode == BYPASSED else "muted"
-            b.report.unmapped(f"{c.label}: {self.why}; kept as a placeholder with its settings, {mode} as in "
-                              "ComfyUI")
-        else:
-            b.report.unmapped(f"{c.label}: {self.why}; kept as a placeholder with its settings; the workflow will "
-                              "not run until it is replaced")
-        _placeholder(b, c)
-
-
-_FEATHER_FADE = _Unsupported("ComfyUI's FeatherMask fades the mask towards the image's sides, which no node here "
-                             "does (our Feather Mask blurs the mask's outline instead)")
+        b.unsupported(c, self.why)
 
 
 def _reroute(b: _Builder, c: CNode) -> None:
@@ -771,44 +451,44 @@ def _note(b: _Builder, c: CNode) -> None:
 
 
 TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
-    "CheckpointLoaderSimple": _checkpoint,
-    "VAELoader": _vae_loader,
-    "ControlNetLoader": _controlnet_loader,
-    "CLIPTextEncode": _clip_text,
-    "EmptyLatentImage": _empty_latent,
-    "KSampler": _ksampler,
-    "KSamplerAdvanced": _ksampler_advanced,
-    "VAEDecode": _vae_decode,
-    "VAEEncode": _vae_encode,
-    "LoadImage": _load_image,
-    "SaveImage": _save_image,
-    "PreviewImage": _preview_image,
-    "ControlNetApply": _controlnet_apply,
-    "ControlNetApplyAdvanced": _controlnet_apply_advanced,
-    "Canny": _canny,
-    "ImageScale": _image_scale,
-    "ImageScaleBy": _image_scale_by,
-    "ImageInvert": _image_invert,
-    "LatentUpscale": _latent_upscale,
-    "LatentUpscaleBy": _latent_upscale_by,
-    "CLIPSetLastLayer": _clip_set_last_layer,
-    "LoraLoader": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
-    "LoraLoaderModelOnly": _Unsupported("LoRA is not supported yet (bypass it to run without the LoRA)"),
-    "SetLatentNoiseMask": _set_latent_noise_mask,
-    "VAEEncodeForInpaint": _vae_encode_inpaint,
-    "InpaintModelConditioning": _inpaint_model_conditioning,
-    "ImagePadForOutpaint": _pad_for_outpaint,
-    "LatentComposite": _latent_composite,
-    "LatentFromBatch": _latent_from_batch,
-    "ImageToMask": _image_to_mask,
-    "MaskToImage": _mask_to_image,
-    "InvertMask": _invert_mask,
-    "GrowMask": _grow_mask,
-    "FeatherMask": _feather_mask,
-    "ThresholdMask": _threshold_mask,
-    "MaskComposite": _mask_composite,
-    "SolidMask": _solid_mask,
-    "ImageColorToMask": _image_color_to_mask,
+    "CheckpointLoaderSimple": core.checkpoint,
+    "VAELoader": core.vae_loader,
+    "ControlNetLoader": core.controlnet_loader,
+    "CLIPTextEncode": core.clip_text,
+    "EmptyLatentImage": core.empty_latent,
+    "KSampler": core.ksampler,
+    "KSamplerAdvanced": core.ksampler_advanced,
+    "VAEDecode": core.vae_decode,
+    "VAEEncode": core.vae_encode,
+    "LoadImage": core.load_image,
+    "SaveImage": core.save_image,
+    "PreviewImage": core.preview_image,
+    "ControlNetApply": core.controlnet_apply,
+    "ControlNetApplyAdvanced": core.controlnet_apply_advanced,
+    "Canny": core.canny,
+    "ImageScale": core.image_scale,
+    "ImageScaleBy": core.image_scale_by,
+    "ImageInvert": core.image_invert,
+    "LatentUpscale": core.latent_upscale,
+    "LatentUpscaleBy": core.latent_upscale_by,
+    "CLIPSetLastLayer": core.clip_set_last_layer,
+    **ADAPTER_TRANSLATORS,
+    "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
+    "SetLatentNoiseMask": masks.set_latent_noise_mask,
+    "VAEEncodeForInpaint": masks.vae_encode_inpaint,
+    "InpaintModelConditioning": masks.inpaint_model_conditioning,
+    "ImagePadForOutpaint": masks.pad_for_outpaint,
+    "LatentComposite": masks.latent_composite,
+    "LatentFromBatch": masks.latent_from_batch,
+    "ImageToMask": masks.image_to_mask,
+    "MaskToImage": masks.mask_to_image,
+    "InvertMask": masks.invert_mask,
+    "GrowMask": masks.grow_mask,
+    "FeatherMask": masks.feather_mask,
+    "ThresholdMask": masks.threshold_mask,
+    "MaskComposite": masks.mask_composite,
+    "SolidMask": masks.solid_mask,
+    "ImageColorToMask": masks.image_color_to_mask,
 }
 
 

@@ -97,6 +97,39 @@ SPECS: dict[str, ComfySpec] = {
     "LoraLoaderModelOnly": ComfySpec(
         "LoraLoaderModelOnly", inputs=(("model", "MODEL"),),
         widgets=(("lora_name", ""), ("strength_model", 1.0)), outputs=(("MODEL", "MODEL"),)),
+    "HypernetworkLoader": ComfySpec(
+        "Load Hypernetwork", inputs=(("model", "MODEL"),),
+        widgets=(("hypernetwork_name", ""), ("strength", 1.0)), outputs=(("MODEL", "MODEL"),)),
+    "CLIPVisionLoader": ComfySpec("Load CLIP Vision", widgets=(("clip_name", ""),),
+                                  outputs=(("CLIP_VISION", "CLIP_VISION"),)),
+    "CLIPVisionEncode": ComfySpec(
+        "CLIP Vision Encode", inputs=(("clip_vision", "CLIP_VISION"), ("image", "IMAGE")),
+        widgets=(("crop", "center"),), outputs=(("CLIP_VISION_OUTPUT", "CLIP_VISION_OUTPUT"),)),
+    # The IPAdapter_plus node pack (version 2, and its first version's IPAdapterApply).
+    "IPAdapterModelLoader": ComfySpec("IPAdapter Model Loader", widgets=(("ipadapter_file", ""),),
+                                      outputs=(("IPADAPTER", "IPADAPTER"),)),
+    "IPAdapterUnifiedLoader": ComfySpec(
+        "IPAdapter Unified Loader", inputs=(("model", "MODEL"), ("ipadapter", "IPADAPTER")),
+        widgets=(("preset", "STANDARD (medium strength)"),),
+        outputs=(("model", "MODEL"), ("ipadapter", "IPADAPTER"))),
+    "IPAdapter": ComfySpec(
+        "IPAdapter", inputs=(("model", "MODEL"), ("ipadapter", "IPADAPTER"), ("image", "IMAGE"),
+                             ("attn_mask", "MASK")),
+        widgets=(("weight", 1.0), ("start_at", 0.0), ("end_at", 1.0), ("weight_type", "standard")),
+        outputs=(("MODEL", "MODEL"),)),
+    "IPAdapterAdvanced": ComfySpec(
+        "IPAdapter Advanced", inputs=(("model", "MODEL"), ("ipadapter", "IPADAPTER"), ("image", "IMAGE"),
+                                      ("image_negative", "IMAGE"), ("attn_mask", "MASK"),
+                                      ("clip_vision", "CLIP_VISION")),
+        widgets=(("weight", 1.0), ("weight_type", "linear"), ("combine_embeds", "concat"), ("start_at", 0.0),
+                 ("end_at", 1.0), ("embeds_scaling", "V only")),
+        outputs=(("MODEL", "MODEL"),)),
+    "IPAdapterApply": ComfySpec(
+        "Apply IPAdapter", inputs=(("ipadapter", "IPADAPTER"), ("clip_vision", "CLIP_VISION"), ("image", "IMAGE"),
+                                   ("model", "MODEL"), ("attn_mask", "MASK")),
+        widgets=(("weight", 1.0), ("noise", 0.0), ("weight_type", "original"), ("start_at", 0.0), ("end_at", 1.0),
+                 ("unfold_batch", False)),
+        outputs=(("MODEL", "MODEL"),)),
     "CLIPSetLastLayer": ComfySpec("CLIP Set Last Layer", inputs=(("clip", "CLIP"),),
                                   widgets=(("stop_at_clip_layer", -1),), outputs=(("CLIP", "CLIP"),)),
     "SetLatentNoiseMask": ComfySpec("Set Latent Noise Mask", inputs=(("samples", "LATENT"), ("mask", "MASK")),

@@ -11,12 +11,16 @@ from studio.core.graph import Graph
 
 CORPUS = Path(__file__).parent / "corpus"
 FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
-         "sdxl_refiner", "masks", "latent_ops")
+         "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter")
+# Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
+EXTRA_SUFFIXES = ("ipadapter", "clip_vision")
 
 
 def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:
     """Nodes keyed by their ComfyUI id, and links as (src id, port, dst id, port) in ComfyUI ids."""
     back = {str(uuid.uuid5(NAMESPACE, f"node/{cid}")): cid for cid in comfy_ids}
+    back |= {str(uuid.uuid5(NAMESPACE, f"node/{cid}/{suffix}")): f"{cid}/{suffix}"
+             for cid in comfy_ids for suffix in EXTRA_SUFFIXES}
     assert set(graph.nodes) <= set(back), "a node that no ComfyUI node explains"
     nodes = {back[nid]: n for nid, n in graph.nodes.items()}
     links = {(back[lk.src], lk.src_port, back[lk.dst], lk.dst_port) for lk in graph.links.values()}

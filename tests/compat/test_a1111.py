@@ -72,8 +72,32 @@ def test_txt2img():
     assert prompts == {"Prompt": "masterpiece, best quality, a castle on a hill, (sunset:1.2)",
                        "Negative prompt": "lowres, bad anatomy, worst quality"}
     assert _fed(graph, t["text.encode"][0], "clip").type_id == "model.clip_skip"
-    assert any("<lora:add_detail:0.8>" in u for u in report.of_kind("unmapped"))
+    (lora,) = t["model.lora"]
+    assert lora.params == {"lora": "add_detail.safetensors", "strength_model": 0.8, "strength_clip": 0.8}
+    assert _fed(graph, t["model.clip_skip"][0], "clip") is lora and _fed(graph, smp, "model") is lora
+    assert _fed(graph, lora, "model").type_id == "model.checkpoint"
+    assert any("<lora:add_detail:0.8> → Load LoRA add_detail.safetensors" in a
+               for a in report.of_kind("approximated"))
     assert not [p for p in graph.validate() if p.severity == "error"]
+
+
+def test_lora_tags_chain_with_their_multipliers_and_hypernetworks_are_reported():
+    text = ("a cat <lora:first:0.5> <lyco:second:0.7:0.3>, <lora:third:te=0.2:unet=0.9> <hypernet:old:1> "
+            "<lora:first:1> <lora:bad:x>\nNegative prompt: ugly <lora:neg:1>\nSteps: 4, Seed: 1, Size: 64x64")
+    graph, report, t = _imp(text)
+    loras = t["model.lora"]
+    chain = []
+    node = t["sample.sampler"][0]
+    while (node := _fed(graph, node, "model")).type_id == "model.lora":
+        chain.append(node)
+    assert len(chain) == len(loras) == 3
+    assert [(n.params["lora"], n.params["strength_model"], n.params["strength_clip"]) for n in chain[::-1]] == [
+        ("first.safetensors", 0.5, 0.5), ("second.safetensors", 0.3, 0.7), ("third.safetensors", 0.9, 0.2)]
+    assert {n.params["text"] for n in t["text.encode"]} == {"a cat", "ugly"}
+    assert any("<hypernet:old:1>: hypernetworks are not supported" in u for u in report.of_kind("unmapped"))
+    dropped = "\n".join(report.of_kind("dropped"))
+    assert "<lora:first:1>: first is already applied" in dropped and "<lora:bad:x>: its multipliers" in dropped
+    assert "negative prompt tag <lora:neg:1>" in dropped
 
 
 def test_img2img_leaves_a_load_image_to_fill():
@@ -188,4 +212,4 @@ def test_a_parameters_text_file_loads(tmp_path):
     path = tmp_path / "params.txt"
     path.write_text(TXT2IMG, encoding="utf-8")
     graph, report = load_any(path, default_registry())
-    assert report.source == "A1111 parameters" and len(graph.nodes) == 8
+    assert report.source == "A1111 parameters" and len(graph.nodes) == 9  # with the prompt's LoRA

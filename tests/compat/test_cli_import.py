@@ -13,13 +13,13 @@ from .helpers import CORPUS
 
 def test_import_writes_a_workflow_and_prints_the_report(tmp_path, capsys):
     out = tmp_path / "flow.json"
-    assert main(["import", str(CORPUS / "lora.ui.json"), "-o", str(out)]) == 0
+    assert main(["import", str(CORPUS / "ip_adapter.ui.json"), "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "imported from ComfyUI (UI workflow, schema 1)" in captured.err
-    assert "unmapped: LoraLoader #2" in captured.err
+    assert "imported from ComfyUI (UI workflow, schema 0.4)" in captured.err
+    assert "unmapped: HypernetworkLoader #10" in captured.err
     assert "problem(s) to fix" in captured.err and f"wrote {out}" in captured.out
     graph = load(out, default_registry())
-    assert len(graph.nodes) == 11
+    assert len(graph.nodes) == 18  # the unified loader became a reroute and two loaders
 
 
 def test_import_of_an_a1111_png(tmp_path, capsys):
@@ -56,5 +56,5 @@ def test_validate_accepts_comfyui_files(capsys):
     assert "ok (9 nodes, 10 links)" in captured.out and "imported from ComfyUI" in captured.err
     assert main(["validate", str(CORPUS / "inpaint.api.json")]) == 0
     capsys.readouterr()
-    assert main(["validate", str(CORPUS / "lora.api.json")]) == 2  # LoRA loaders are placeholders
-    assert "comfyui.LoraLoader" in capsys.readouterr().out
+    assert main(["validate", str(CORPUS / "ip_adapter.api.json")]) == 2  # hypernetworks are placeholders
+    assert "comfyui.HypernetworkLoader" in capsys.readouterr().out

@@ -125,8 +125,7 @@ EXPECTED: dict[str, dict] = {
     "lora": {
         "nodes": {
             "1": ("model.checkpoint", {"checkpoint": "SD1.5/dreamshaper_8.safetensors"}),
-            "2": ("comfyui.LoraLoader", {"lora_name": "add_detail.safetensors", "strength_model": 0.7,
-                                         "strength_clip": 0.6}),
+            "2": ("model.lora", {"lora": "add_detail.safetensors", "strength_model": 0.7, "strength_clip": 0.6}),
             "3": ("model.clip_skip", {"skip": 1}),
             "4": ("text.encode", {"text": "portrait of an old sailor, <detailed>"}),
             "5": ("text.encode", {"text": NEG}),
@@ -136,12 +135,12 @@ EXPECTED: dict[str, dict] = {
                                      "scheduler": "normal"}),
             "9": ("latent.vae_decode", {}),
             "10": ("image.preview", {}),
-            "11": ("comfyui.LoraLoaderModelOnly", {"lora_name": "style/ink.safetensors", "strength_model": 0.5}),
+            "11": ("model.lora_model_only", {"lora": "style/ink.safetensors", "strength_model": 0.5}),
         },
         "links": {
-            ("1", "model", "2", "model"), ("1", "clip", "2", "clip"), ("2", "CLIP", "3", "clip"),
+            ("1", "model", "2", "model"), ("1", "clip", "2", "clip"), ("2", "clip", "3", "clip"),
             ("3", "clip", "4", "clip"), ("3", "clip", "5", "clip"), ("6", "latent", "7", "latent"),
-            ("2", "MODEL", "11", "model"), ("11", "MODEL", "8", "model"), ("4", "conditioning", "8", "positive"),
+            ("2", "model", "11", "model"), ("11", "model", "8", "model"), ("4", "conditioning", "8", "positive"),
             ("5", "conditioning", "8", "negative"), ("7", "latent", "8", "latent"), ("8", "latent", "9", "latent"),
             ("1", "vae", "9", "vae"), ("9", "image", "10", "images")},
     },
@@ -291,6 +290,59 @@ EXPECTED: dict[str, dict] = {
             ("10", "latent", "11", "latent"), ("11", "latent", "12", "latent"), ("1", "vae", "12", "vae"),
             ("12", "image", "13", "images")},
     },
+    "lora_chain": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("model.lora", {"lora": "add_detail.safetensors", "strength_model": 0.8, "strength_clip": 0.7}),
+            "3": ("model.lora", {"lora": "styles/ink_wash.safetensors", "strength_model": 0.5, "strength_clip": 1.0}),
+            "20": ("text.encode", {"text": "a lighthouse on a cliff at dusk, (embedding:detail_style:1.1), oil painting"}),
+            "21": ("text.encode", {"text": "embedding:EasyNegative, lowres, blurry"}),
+            "22": ("latent.empty", {"width": 512, "height": 512, "batch": 1}),
+            "23": ("sample.sampler", {"seed": 424242, "steps": 20, "cfg": 6.5, "sampler": "dpmpp_2m",
+                                      "scheduler": "karras"}),
+            "24": ("latent.vae_decode", {}),
+            "25": ("image.save", {"prefix": "ComfyUI"}),
+        },
+        "links": {
+            ("1", "model", "2", "model"), ("1", "clip", "2", "clip"), ("2", "model", "3", "model"),
+            ("2", "clip", "3", "clip"), ("3", "clip", "20", "clip"), ("3", "clip", "21", "clip"),
+            ("3", "model", "23", "model"), ("20", "conditioning", "23", "positive"),
+            ("21", "conditioning", "23", "negative"), ("22", "latent", "23", "latent"), ("23", "latent", "24", "latent"),
+            ("1", "vae", "24", "vae"), ("24", "image", "25", "images")},
+    },
+    "ip_adapter": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("util.reroute", {}),
+            "2/ipadapter": ("model.ip_adapter", {"ipadapter": "ip-adapter-plus_sd15.safetensors"}),
+            "2/clip_vision": ("model.clip_vision", {"clip_name": "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"}),
+            "3": ("image.load", {"image": "reference.png"}),
+            "4": ("ip_adapter.apply", {"weight": 0.8, "start": 0.0, "end": 0.9}),
+            "5": ("model.ip_adapter", {"ipadapter": "ip-adapter_sd15.safetensors"}),
+            "6": ("model.clip_vision", {"clip_name": "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"}),
+            "7": ("ip_adapter.apply", {"weight": 0.5, "start": 0.0, "end": 1.0}),
+            "8": ("ip_adapter.apply", {"weight": 0.6, "start": 0.1, "end": 1.0}),
+            "9": ("conditioning.clip_vision_encode", {"crop": "center"}),
+            "10": ("comfyui.HypernetworkLoader", {"hypernetwork_name": "anime_v2.pt", "strength": 0.6}),
+            "20": ("text.encode", {"text": "a portrait of a knight, detailed armour"}),
+            "21": ("text.encode", {"text": "lowres, blurry"}),
+            "22": ("latent.empty", {"width": 512, "height": 512, "batch": 1}),
+            "23": ("sample.sampler", {"seed": 424242, "steps": 20, "cfg": 6.5}),
+            "24": ("latent.vae_decode", {}),
+            "25": ("image.save", {"prefix": "ComfyUI"}),
+        },
+        "links": {
+            ("1", "model", "2", "value"), ("2", "value", "4", "model"), ("2/ipadapter", "ipadapter", "4", "ipadapter"),
+            ("2/clip_vision", "clip_vision", "4", "clip_vision"), ("3", "image", "4", "image"),
+            ("5", "ipadapter", "7", "ipadapter"), ("6", "clip_vision", "7", "clip_vision"), ("3", "image", "7", "image"),
+            ("4", "model", "7", "model"), ("7", "model", "8", "model"), ("2/ipadapter", "ipadapter", "8", "ipadapter"),
+            ("2/clip_vision", "clip_vision", "8", "clip_vision"), ("3", "image", "8", "image"),
+            ("6", "clip_vision", "9", "clip_vision"), ("3", "image", "9", "image"), ("8", "model", "10", "model"),
+            ("1", "clip", "20", "clip"), ("1", "clip", "21", "clip"), ("10", "MODEL", "23", "model"),
+            ("20", "conditioning", "23", "positive"), ("21", "conditioning", "23", "negative"),
+            ("22", "latent", "23", "latent"), ("23", "latent", "24", "latent"), ("1", "vae", "24", "vae"),
+            ("24", "image", "25", "images")},
+    },
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.
@@ -309,7 +361,7 @@ UI_ONLY: dict[str, dict] = {
         "links": {("4", "image", "15", "image"), ("15", "image", "5", "image"), ("5", "image", "16", "images")},
     },
 }
-ALL_IDS = [str(i) for i in range(1, 20)]
+ALL_IDS = [str(i) for i in range(1, 26)]
 
 
 def _import(flow: str, fmt: str):
@@ -391,7 +443,7 @@ def test_reports_name_every_approximation():
     text = "\n".join(report.lines)
     assert "steps 33, denoise 0.6061" in text and "'uni_pc_bh2' → 'uni_pc'" in text and "'simple' → 'normal'" in text
     _, report = _import("lora", "ui")
-    assert any("LoraLoader #2" in u for u in report.of_kind("unmapped"))
+    assert not report.of_kind("unmapped")
     assert any("CLIP skip 1" in a for a in report.of_kind("approximated"))
     assert report.source == "ComfyUI (UI workflow, schema 1)"
     _, report = _import("two_controlnets", "api")
@@ -399,13 +451,14 @@ def test_reports_name_every_approximation():
 
 
 def test_placeholders_keep_class_values_and_ports():
-    graph, _ = _import("lora", "ui")
-    nodes, _ = comfy_view(graph, [str(i) for i in range(1, 12)])
-    ph = nodes["2"]
-    assert ph.extra == {"comfyui": {"id": "2", "class_type": "LoraLoader"}}
-    assert ph.placeholder_inputs == ("model", "clip") and ph.placeholder_outputs == ("MODEL", "CLIP")
+    graph, report = _import("ip_adapter", "ui")
+    nodes, _ = comfy_view(graph, ALL_IDS)
+    ph = nodes["10"]
+    assert ph.extra == {"comfyui": {"id": "10", "class_type": "HypernetworkLoader"}}
+    assert ph.placeholder_inputs == ("model",) and ph.placeholder_outputs == ("MODEL",)
+    assert any("HypernetworkLoader #10: hypernetworks are not supported" in u for u in report.of_kind("unmapped"))
     problems = [p for p in graph.validate() if p.severity == "error"]
-    assert {p.node_id for p in problems} == {nodes["2"].id, nodes["11"].id}
+    assert {p.node_id for p in problems} == {nodes["10"].id}
     graph, _ = _import("masks", "ui")
     nodes, _ = comfy_view(graph, [str(i) for i in range(1, 22)])
     ph = nodes["13"]
