@@ -7,6 +7,8 @@ from typing import Any
 from studio.core.context import NodeContext
 from studio.core.nodetype import Float, Int, Out, String, Wire, node
 
+from .conditioning import embedding_library, embeddings_fingerprint, report_embeddings
+
 
 @node(
     "text.encode_refiner", title="Encode Prompt (SDXL Refiner)", category="Conditioning",
@@ -19,9 +21,11 @@ from studio.core.nodetype import Float, Int, Out, String, Wire, node
             Int("height", 1024, min=0, max=16384, step=8,
                 tooltip="original height it is conditioned on (0: the size being generated)"),
             String("text", "", multiline=True,
-                   tooltip="(word) ×1.1, [word] ÷1.1, (word:1.3) any weight, BREAK starts a new chunk")],
+                   tooltip="(word) ×1.1, [word] ÷1.1, (word:1.3) any weight, BREAK starts a new chunk; "
+                           "embedding:name uses an SDXL textual-inversion embedding (its OpenCLIP-G part)")],
     outputs=[Out("conditioning", "CONDITIONING[sdxl_refiner]")],
     summary=["text", "ascore"],
+    fingerprint=embeddings_fingerprint,
     aliases=("CLIPTextEncodeSDXLRefiner",),
 )
 def encode_refiner(ctx: NodeContext, clip: Any, ascore: float, width: int, height: int, text: str) -> Any:
@@ -31,4 +35,7 @@ def encode_refiner(ctx: NodeContext, clip: Any, ascore: float, width: int, heigh
 
     ctx.check_cancel()
     size = (int(height), int(width)) if width > 0 and height > 0 else None
-    return encode_prompt(clip, text, original_size=size, aesthetic_score=float(ascore))
+    library = embedding_library(ctx)
+    cond = encode_prompt(clip, text, original_size=size, aesthetic_score=float(ascore), embeddings=library)
+    report_embeddings(ctx, library)
+    return cond

@@ -54,6 +54,8 @@ class Settings:
     dtype: Dtype = "auto"
     preview: Preview = "auto"
     allow_ckpt: bool = False
+    # A1111's rule: a prompt word that is exactly an embedding file's name uses that embedding.
+    bare_embedding_names: bool = True
     memory_budget_gb: float = 0.0  # 0 = decide from the machine
     path: str = field(default="", repr=False, compare=False)
     # What was wrong with the file this was loaded from (shown by the window and the CLI; not saved).

@@ -198,6 +198,11 @@ class PreferencesDialog(QDialog):
         mform.addRow("Also look in", self.extra_roots)
         mform.addRow(self.allow_ckpt)
         mform.addRow(warning)
+        self.bare_embeddings = QCheckBox("Use embeddings named by bare words in prompts")
+        self.bare_embeddings.setToolTip(
+            "As in A1111: a prompt word that is exactly the name of a file in the embeddings folder (for "
+            "example \"EasyNegativeV2\") uses that textual-inversion embedding. Off: only embedding:name does.")
+        mform.addRow(self.bare_embeddings)
 
         self.output_dir = FolderField("Output folder", str(data_dir() / "output"))
         self.input_dir = FolderField("Input folder", str(data_dir() / "input"))
@@ -269,6 +274,7 @@ class PreferencesDialog(QDialog):
         self.models_root.set_text(s.models_root)
         self.extra_roots.set_roots(list(s.extra_model_roots))
         self.allow_ckpt.setChecked(s.allow_ckpt)
+        self.bare_embeddings.setChecked(s.bare_embedding_names)
         self.output_dir.set_text(s.output_dir)
         self.input_dir.set_text(s.input_dir)
         _set_combo(self.device, s.device)
@@ -283,6 +289,7 @@ class PreferencesDialog(QDialog):
             models_root=self.models_root.text(),
             extra_model_roots=self.extra_roots.roots(),
             allow_ckpt=self.allow_ckpt.isChecked(),
+            bare_embedding_names=self.bare_embeddings.isChecked(),
             output_dir=self.output_dir.text(),
             input_dir=self.input_dir.text(),
             device=self.device.currentData(),
