@@ -11,6 +11,7 @@ BENCHES = {
     "sampler": "bench.sampler",
     "preprocess": "bench.preprocess",
     "ui": "bench.ui",
+    "lora": "bench.lora",
 }
 
 

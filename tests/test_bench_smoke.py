@@ -43,3 +43,16 @@ def test_executor_bench_prints_median_ratios_with_their_spread(capsys):
     assert "graph: 60 nodes" in out and "executor overhead per node" in out
     assert re.search(r"executor, every node runs: .* " + RATIO.replace(r"\d+\.\d+", r"\d+\.\d\d"), out), out
     assert re.search(r"executor, all cached: .* " + RATIO.replace(r"\d+\.\d+", r"\d+\.\d\d"), out), out
+
+
+def test_lora_bench_runs_on_the_tiny_models(tiny_root, capsys):
+    from bench import lora
+
+    assert lora.main(["--size", "tiny", "--models", str(tiny_root), "--repeats", "1", "--rank", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "load base checkpoint (reference):" in out
+    for line in ("LoRA, first run: patch weights", "change strength", "switch to the LoCon file", "restore base",
+                 "peft unfused adapter: load"):
+        assert re.search(re.escape(line) + r".* \d+\.\d+ x checkpoint load", out), out
+    assert re.search(r"step, LoRA patched in place: .* ratio \d+\.\d{3} \(min-max", out), out
+    assert re.search(r"step, peft unfused adapter: .* ratio \d+\.\d{3}", out), out
