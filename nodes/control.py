@@ -1,4 +1,4 @@
-"""Attach a ControlNet to a pair of conditionings."""
+"""Attach a ControlNet (or T2I-Adapter) to a pair of conditionings."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def apply(ctx: NodeContext, positive: Any, negative: Any, control_net: Any, imag
           start: float, end: float) -> tuple[Any, Any]:
     """Guide sampling with a ControlNet and a hint image. The same control goes to both the positive
     and the negative prompt (as in diffusers' ControlNet pipelines); chain several of these nodes to
-    combine ControlNets, whose effects add up. Start and end are fractions of the steps."""
+    combine ControlNets, whose effects add up. Start and end are fractions of the steps. A T2I-Adapter
+    on the control_net input works the same way (it runs once on the hint; see studio.diffusion.t2i_adapter)."""
     from studio.diffusion.values import ControlSpec
 
     try:

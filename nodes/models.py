@@ -14,7 +14,7 @@ from studio.core.nodetype import File, Out, node
 from studio.core.services import RunServices
 from studio.diffusion.families import family_of
 from studio.diffusion.model_folders import name_problem, resolve
-from studio.diffusion.values import ControlNet, TextEncoder, UNetModel, VAEModel
+from studio.diffusion.values import ControlNet, T2IAdapterModel, TextEncoder, UNetModel, VAEModel
 
 
 def _family(param: str, folder: str, kind: str) -> Callable[[Mapping[str, Any], RunServices], str | None]:
@@ -80,15 +80,34 @@ def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
 @node(
     "model.controlnet", title="Load ControlNet", category="Models",
     inputs=[File("controlnet", file_kind="controlnet",
-                 tooltip="A ControlNet in the original or the diffusers layout")],
+                 tooltip="A ControlNet (original or diffusers layout) or a T2I-Adapter")],
     outputs=[Out("control_net", "CONTROL_NET[$F]")],
     family=_family("controlnet", "controlnet", "controlnet"),
     fingerprint=_fingerprint("controlnet", "controlnet"),
     check=_check("controlnet", "controlnet"),
     aliases=("ControlNetLoader",),
 )
-def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet:
-    """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer."""
+def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet | T2IAdapterModel:
+    """Load a ControlNet; its family (SD 1.5, 2.x, SDXL) decides which models it can steer. A
+    T2I-Adapter file loads as the adapter, which Apply ControlNet uses the same way."""
     mm = ctx.models
     ctx.check_cancel()
     return mm.load_controlnet(mm.resolve("controlnet", controlnet), progress=ctx.progress)
+
+
+@node(
+    "model.t2i_adapter", title="Load T2I-Adapter", category="Models",
+    inputs=[File("t2i_adapter", file_kind="controlnet",
+                 tooltip="A T2I-Adapter (TencentARC original or diffusers layout) from the ControlNet folders")],
+    outputs=[Out("control_net", "CONTROL_NET[$F]")],
+    family=_family("t2i_adapter", "controlnet", "t2i_adapter"),
+    fingerprint=_fingerprint("t2i_adapter", "controlnet"),
+    check=_check("t2i_adapter", "controlnet"),
+    aliases=("T2IAdapterLoader",),
+)
+def load_t2i_adapter(ctx: NodeContext, t2i_adapter: str) -> T2IAdapterModel:
+    """Load a T2I-Adapter: a light model that turns a hint image into features the UNet adds inside its
+    down blocks. Wire it to Apply ControlNet (strength, start and end work as for a ControlNet)."""
+    mm = ctx.models
+    ctx.check_cancel()
+    return mm.load_t2i_adapter(mm.resolve("controlnet", t2i_adapter), progress=ctx.progress)

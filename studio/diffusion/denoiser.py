@@ -12,10 +12,13 @@ the loop or this call):
 
 - **conditioning patches** (``ConditioningPatch``) may replace what the UNet is conditioned on at a
   step (``UNetInputs``: encoder hidden states, added conditioning, cross-attention kwargs) — regional
-  prompts, GLIGEN, IP-Adapter. None is implemented yet.
+  prompts, GLIGEN, IP-Adapter. A model patch with a ``conditioning_patch(unet=, batch=, guided=)``
+  method gives one per run (``studio.diffusion.ip_adapter_patch``: image tokens and per-step weight).
 - **residual providers** (``ResidualProvider``) return down/mid block residuals for a step, summed
-  over providers — ControlNet (``ControlNetResiduals``) today, T2I-Adapter later. They see the patched
-  conditioning and the model input without extra channels, as the diffusers pipelines pass it.
+  over providers — ControlNet (``ControlNetResiduals``). They see the patched conditioning and the model
+  input without extra channels, as the diffusers pipelines pass it.
+- **intrablock providers** (``IntrablockProvider``) return residuals added inside the down blocks,
+  summed over providers — T2I-Adapter (``studio.diffusion.t2i_adapter.T2IAdapterResiduals``).
 - **input extensions** (``InputExtension``) return channels concatenated to the UNet's input after
   scaling (as diffusers' inpainting pipelines concatenate after ``scale_model_input``) —
   ``ConcatChannels``: a conditioning's ``concat``, the mask and masked-image latents of a 9-channel
@@ -77,6 +80,13 @@ class ResidualProvider(Protocol):
     def __call__(self, model_in: Any, step: Step, inputs: UNetInputs) -> tuple[list[Any] | None, Any]: ...
 
 
+class IntrablockProvider(Protocol):
+    """Residuals added inside the UNet's down blocks (``down_intrablock_additional_residuals``), one per
+    down block, of the model batch's size; None when it adds nothing at this step — T2I-Adapters."""
+
+    def __call__(self, step: Step) -> list[Any] | None: ...
+
+
 class InputExtension(Protocol):
     """Extra channels (rows, c, h, w) concatenated after the latent channels of the UNet's input."""
 
@@ -98,6 +108,7 @@ class Denoiser:
     conditioning_patches: list[ConditioningPatch] = field(default_factory=list)
     residual_providers: list[ResidualProvider] = field(default_factory=list)
     input_extensions: list[InputExtension] = field(default_factory=list)
+    intrablock_providers: list[IntrablockProvider] = field(default_factory=list)
 
     def __call__(self, latents: Any, t: Any, step_index: int, total: int) -> Any:
         import torch
@@ -108,6 +119,7 @@ class Denoiser:
         for patch in self.conditioning_patches:
             inputs = patch(inputs, step)
         down, mid = _sum_residuals(provider(model_in, step, inputs) for provider in self.residual_providers)
+        intra = _sum_intrablock(provider(step) for provider in self.intrablock_providers)
         unet_in = model_in
         if self.input_extensions:
             unet_in = torch.cat([model_in, *(ext(model_in, step) for ext in self.input_extensions)], dim=1)
@@ -115,7 +127,7 @@ class Denoiser:
             unet_in, t, encoder_hidden_states=inputs.encoder_hidden_states, timestep_cond=inputs.timestep_cond,
             down_block_additional_residuals=down, mid_block_additional_residual=mid,
             added_cond_kwargs=inputs.added_cond_kwargs, cross_attention_kwargs=inputs.cross_attention_kwargs,
-            return_dict=False,
+            return_dict=False, **({"down_intrablock_additional_residuals": intra} if intra is not None else {}),
         )[0]
         if self.guided:
             uncond, cond = out.chunk(2)
@@ -137,6 +149,14 @@ def _sum_residuals(parts: Any) -> tuple[list[Any] | None, Any]:
     return down, mid
 
 
+def _sum_intrablock(parts: Any) -> list[Any] | None:
+    total: list[Any] | None = None
+    for p in parts:
+        if p is not None:
+            total = list(p) if total is None else [a + b for a, b in zip(total, p, strict=True)]
+    return total
+
+
 def build_denoiser(model: UNetModel, positive: Conditioning, negative: Conditioning, *, batch: int, cfg: float,
                    height: int, width: int) -> Denoiser:
     """The denoiser for one run over a latent batch of ``batch`` at ``height``×``width`` pixels, on the
@@ -148,7 +168,8 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
       cross-attention unchanged (repeated keys/values do not change a softmax average).
     - **SDXL** gets the pooled embeddings and size/crop conditioning of each half as added conditioning.
     - **Guidance-distilled UNets** (``time_cond_proj_dim``, e.g. LCM) get the embedding of ``cfg - 1``.
-    - **ControlNets** (see ``ControlNetResiduals``).
+    - **ControlNets** (see ``ControlNetResiduals``); **T2I-Adapters** on the same controls feed the
+      intrablock residuals (see ``studio.diffusion.t2i_adapter``).
     - **Extra input channels** (see ``ConcatChannels``): a UNet with more input channels than latent
       channels (9 = 4 + mask + masked-image latents for inpainting) gets each half's ``concat``.
     """
@@ -187,13 +208,21 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
     jobs = _control_jobs(positive, negative, batch, guided, height, width)
     if jobs:
         providers.append(ControlNetResiduals(jobs))
+    from .t2i_adapter import adapter_residuals
+
+    adapters = adapter_residuals(positive, negative, batch=batch, guided=guided, height=height, width=width,
+                                 device=device, dtype=dtype)
     extensions: list[InputExtension] = []
     concat = _concat_extension(unet, positive, negative, batch=batch, guided=guided, height=height // SCALE,
                                width=width // SCALE)
     if concat is not None:
         extensions.append(concat)
-    return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, residual_providers=providers,
-                    input_extensions=extensions)
+    # Model patches that also act per step (IP-Adapter) give a conditioning patch for this run.
+    patches = [make(unet=unet, batch=batch, guided=guided) for p in getattr(model, "patches", ())
+               if (make := getattr(p, "conditioning_patch", None)) is not None]
+    return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, conditioning_patches=patches,
+                    residual_providers=providers, input_extensions=extensions,
+                    intrablock_providers=[adapters] if adapters is not None else [])
 
 
 def latent_channels(unet: Any) -> int:
@@ -363,8 +392,10 @@ def _control_jobs(positive: Conditioning, negative: Conditioning, batch: int, gu
 
     # The ControlNet pipelines' own hint preparation: to float tensor, resize to the output size.
     processor = VaeImageProcessor(vae_scale_factor=SCALE, do_convert_rgb=True, do_normalize=False)
-    pos = list(positive.controls)
-    neg = list(negative.controls) if guided else []
+    from .t2i_adapter import is_adapter_spec  # adapters are not ControlNets: see ``adapter_residuals``
+
+    pos = [s for s in positive.controls if not is_adapter_spec(s)]
+    neg = [s for s in negative.controls if not is_adapter_spec(s)] if guided else []
     # Rows of the model batch: [negative, positive] with CFG, [positive] without.
     whole = slice(0, 2 * batch if guided else batch)
     cond_half = slice(batch, 2 * batch) if guided else whole

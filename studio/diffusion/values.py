@@ -59,11 +59,24 @@ class ControlNet(_Owned):
 
 
 @dataclass(frozen=True, eq=False)
-class ControlSpec:
-    """One ControlNet applied to a conditioning: hint is an IMAGE array (B, H, W, 3) in [0, 1];
-    start and end are fractions of the sampling steps (as diffusers' control_guidance_start/end)."""
+class T2IAdapterModel(_Owned):
+    """A T2I-Adapter, carried on CONTROL_NET wires: ``model`` is diffusers' ``T2IAdapter``. Its hint is
+    reduced to ``in_channels`` (1: grayscale, for sketch/canny adapters) and the output size must be a
+    multiple of ``multiple`` pixels (its pixel-unshuffle factor: 8 for SD 1.5, 16 for SDXL)."""
 
-    controlnet: ControlNet
+    family: str
+    model: Any
+    source: str = ""
+    in_channels: int = 3
+    multiple: int = 8
+
+
+@dataclass(frozen=True, eq=False)
+class ControlSpec:
+    """One ControlNet (or T2I-Adapter) applied to a conditioning: hint is an IMAGE array (B, H, W, 3) in
+    [0, 1]; start and end are fractions of the sampling steps (as diffusers' control_guidance_start/end)."""
+
+    controlnet: ControlNet | T2IAdapterModel
     hint: Any
     strength: float = 1.0
     start: float = 0.0
