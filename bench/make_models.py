@@ -180,6 +180,10 @@ def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "
 # Writers of the models that build on the checkpoints above (LoRAs, embeddings, adapters), each
 # "module:function" called as function(out, made, size=, seed=, dtype=, families=) after them.
 EXTRA_WRITERS: list[str] = [
+    "bench.make_lora:write_loras",
+    "bench.make_embedding:write_embeddings",
+    "bench.make_t2i_adapter:write_t2i_adapters",
+    "bench.make_ip_adapter:write_ip_adapters",
 ]
 
 

@@ -49,7 +49,9 @@ WIRE_KINDS = frozenset(
      Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
-FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET})
+FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
+                          Kind.IPADAPTER})
+
 
 class Family(StrEnum):
     """Model families: which UNets, text encoders, VAEs, ControlNets and LoRAs fit together."""

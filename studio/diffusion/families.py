@@ -9,6 +9,9 @@ Rules (from the state-dict key names and a few shapes):
   (OpenCLIP-H) → sd2, ``cond_stage_model.transformer.*`` (CLIP-L) → sd15;
 - ControlNets (``control_model.*``, bare ``input_hint_block``/``zero_convs`` keys, or diffusers'
   ``controlnet_cond_embedding.*``): family from the cross-attention context width, 768 / 1024 / 2048;
+- T2I-Adapters (TencentARC's ``conv_in``/``body.K`` or diffusers' ``adapter.*``): config and family inferred
+  from the shapes by ``t2i_adapter_detect`` (pixel unshuffle 16 → sdxl, 8 → sd15); they live in the
+  ControlNet folders, so ``expect="controlnet"`` accepts them too;
 - diffusers folders: ``model_index.json`` or a ``config.json`` naming the model class; an SDXL folder
   without a first text encoder (or with ``requires_aesthetics_score``) is the refiner.
 Files that carry their own diffusers configs in the safetensors metadata (``latent_studio.configs``,
@@ -26,13 +29,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import t2i_adapter_detect as t2i
 from .errors import ModelError
 from .safetensors_header import Header, TensorInfo, open_regular, read_header
 
 FAMILY_NAMES = {"sd15": "Stable Diffusion 1.5", "sd2": "Stable Diffusion 2.x", "sdxl": "SDXL",
                 "sdxl_refiner": "SDXL refiner"}
 CONTEXT_DIMS = {768: "sd15", 1024: "sd2", 2048: "sdxl", 1280: "sdxl_refiner"}
-KIND_NAMES = {"checkpoint": "checkpoint", "vae": "VAE", "controlnet": "ControlNet", "taesd": "TAESD decoder"}
+KIND_NAMES = {"checkpoint": "checkpoint", "vae": "VAE", "controlnet": "ControlNet", "taesd": "TAESD decoder",
+              t2i.KIND: "T2I-Adapter"}
 META_CONFIGS = "latent_studio.configs"
 META_FAMILY = "latent_studio.family"
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -55,7 +60,7 @@ def text_encoder_names(family: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class ModelInfo:
     path: Path
-    kind: str  # checkpoint | vae | controlnet | taesd
+    kind: str  # checkpoint | vae | controlnet | taesd | t2i_adapter
     family: str | None  # sd15 | sd2 | sdxl | sdxl_refiner; None where the file does not say (a plain SD VAE)
     layout: str  # original | diffusers | folder
     prediction: str = "epsilon"  # epsilon | v_prediction (checkpoints)
@@ -81,7 +86,8 @@ def inspect(path: str | Path, expect: str | None = None) -> ModelInfo:
         info = _inspect_pickle_name(path, expect)
     else:
         info = _inspect_header(read_header(path))
-    if expect and info.kind != expect:
+    # T2I-Adapters share the ControlNet folders, loader and wires.
+    if expect and info.kind != expect and not (expect == "controlnet" and info.kind == t2i.KIND):
         raise ModelError(f"{path.name} is a {info.what}, not a {KIND_NAMES.get(expect, expect)}")
     return info
 
@@ -125,6 +131,8 @@ def _inspect_header(h: Header) -> ModelInfo:
         return _checkpoint(h, configs, meta_family)
     if any(k.startswith(("control_model.", "controlnet_cond_embedding.", "input_hint_block.")) for k in keys):
         return _controlnet(h, configs, meta_family)
+    if t2i.is_adapter_keys(keys):
+        return _t2i_adapter(h, configs, meta_family)
     vae = _vae_layout(keys)
     if vae:
         family = _taesd_family(h) if vae == "taesd" else (meta_family or _hinted_family(h))
@@ -170,6 +178,13 @@ def _controlnet(h: Header, configs: dict[str, Any], meta_family: str | None) -> 
         raise ModelError(f"{name}: cannot tell which model family this ControlNet is for "
                          f"(context width {_context_dim(h, prefix)})")
     return ModelInfo(h.path, "controlnet", family, "diffusers" if diffusers else "original", configs=configs)
+
+
+def _t2i_adapter(h: Header, configs: dict[str, Any], meta_family: str | None) -> ModelInfo:
+    """Family and diffusers config inferred from the shapes (see ``t2i_adapter_detect``)."""
+    cfg = configs.get(t2i.KIND) or t2i.adapter_config(h.path.name, {k: v.shape for k, v in h.tensors.items()})
+    return ModelInfo(h.path, t2i.KIND, meta_family or t2i.family_of_config(cfg), t2i.layout_of(h.tensors),
+                     configs={**configs, t2i.KIND: cfg})
 
 
 def _context_dim(h: Header, prefix: str) -> int | None:
@@ -242,6 +257,10 @@ def _guess_other(keys: dict[str, Any]) -> str:
         return "it looks like a Flux model"
     if any(k.startswith(("adapter.", "body.0.")) for k in ks):
         return "it looks like a T2I-Adapter"
+    if any(k.startswith(("image_proj.", "ip_adapter.")) for k in ks):
+        return "it looks like an IP-Adapter (load it with Load IP-Adapter)"
+    if any(k.startswith("vision_model.") for k in ks):
+        return "it looks like a CLIP vision encoder (load it with Load CLIP Vision)"
     if len(ks) <= 4 and any(k in ("emb_params", "clip_l", "clip_g", "string_to_param") for k in ks):
         return "it looks like a textual-inversion embedding"
     if not ks:
@@ -318,6 +337,8 @@ def _inspect_folder(path: Path) -> ModelInfo:
             if family is None:
                 raise ModelError(f"{name}: cannot tell which model family this ControlNet is for")
             return ModelInfo(path, "controlnet", family, "folder")
+        if cls == "T2IAdapter":
+            return ModelInfo(path, t2i.KIND, t2i.family_of_config(cfg), "folder", configs={t2i.KIND: cfg})
         if cls == "AutoencoderKL":
             return ModelInfo(path, "vae", "sdxl" if "xl" in name.lower() else None, "folder")
         if cls == "AutoencoderTiny":

@@ -22,7 +22,7 @@ from . import model_folders
 from .conversion_cache import ConversionCache
 from .errors import ModelError
 from .families import ModelInfo, inspect
-from .values import ControlNet, TextEncoder, UNetModel, VAEModel
+from .values import ControlNet, T2IAdapterModel, TextEncoder, UNetModel, VAEModel
 
 Progress = Callable[[float, str], None]
 GB = 1024**3
@@ -99,8 +99,16 @@ class ModelManager:
     def load_vae(self, path: str | Path, progress: Progress | None = None) -> VAEModel:
         return self._load("vae", Path(path), progress)
 
-    def load_controlnet(self, path: str | Path, progress: Progress | None = None) -> ControlNet:
+    def load_controlnet(self, path: str | Path, progress: Progress | None = None) -> ControlNet | T2IAdapterModel:
+        """A ControlNet, or the T2I-Adapter the file is (both live in the ControlNet folders)."""
+        from .t2i_adapter import is_t2i_adapter_file
+
+        if is_t2i_adapter_file(Path(path), self.settings.allow_ckpt):
+            return self.load_t2i_adapter(path, progress)
         return self._load("controlnet", Path(path), progress)
+
+    def load_t2i_adapter(self, path: str | Path, progress: Progress | None = None) -> T2IAdapterModel:
+        return self._load("t2i_adapter", Path(path), progress)
 
     def load_taesd(self, family: str, progress: Progress | None = None) -> VAEModel | None:
         """TAESD (``taesd``) or TAESDXL (``taesdxl``) from a ``taesd`` model folder, if present."""
@@ -108,6 +116,51 @@ class ModelManager:
 
         path = find_taesd(self.settings.model_roots, family)
         return None if path is None else self._load("taesd", path, progress, family)
+
+    def load_embedding(self, path: str | Path) -> Any:
+        """A textual-inversion embedding file, parsed once (float32 CPU tensors) and kept under the budget."""
+        from .embeddings import read_embedding
+
+        key = ("embedding", *_file_key(Path(path)))
+        with self._lock:
+            hit = self._resident.get(key)
+            if hit is not None:
+                self._resident.move_to_end(key)
+                return hit.value
+            value = read_embedding(Path(path))
+            self._resident[key] = _Resident(value, value.nbytes)
+            self._evict(keep=key)
+            return value
+
+    def load_clip_vision(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """A CLIP vision encoder: a model folder or a single file (``studio.diffusion.clip_vision``)."""
+        from .clip_vision import load_clip_vision
+
+        return self._load_built("clip_vision", Path(path), load_clip_vision, progress)
+
+    def load_ip_adapter(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """An IP-Adapter in the original layout (``studio.diffusion.ip_adapter``)."""
+        from .ip_adapter import load_ip_adapter
+
+        return self._load_built("ipadapter", Path(path), load_ip_adapter, progress)
+
+    def _load_built(self, kind: str, path: Path, build: Callable[..., Any], progress: Progress | None) -> Any:
+        """A model made by ``build(path, device=, dtype=, allow_ckpt=, progress=)``, kept like the rest."""
+        progress = progress or _quiet
+        key = (kind, *_file_key(path), str(self.dtype), str(self.device), "")
+        with self._lock:
+            hit = self._resident.get(key)
+            if hit is not None:
+                self._resident.move_to_end(key)
+                progress(1.0, f"{path.name} already loaded")
+                return hit.value
+            progress(0.0, f"loading {path.name}")
+            value = build(path, device=self.device, dtype=self.dtype, allow_ckpt=self.settings.allow_ckpt,
+                          progress=progress)
+            self._resident[key] = _Resident(value, _value_bytes(value))
+            self._evict(keep=key)
+            progress(1.0, f"loaded {path.name}")
+            return value
 
     def load_annotator(self, name: str, folder: Path, builder: Callable[[Path, Any, Any, Progress], Any],
                        progress: Progress | None = None) -> Any:
@@ -126,6 +179,25 @@ class ModelManager:
             self._resident[key] = _Resident(value, _value_bytes(value))
             self._evict(keep=key)
             progress(1.0, f"loaded {name}")
+            return value
+
+    def load_lora(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """A LoRA file's layers (``studio.diffusion.lora.LoraFile``; CPU tensors in the file's dtype),
+        read once per file version and kept under the same LRU budget, so switching back is cheap."""
+        from .lora import read_lora
+
+        progress, path = progress or _quiet, Path(path)
+        key = ("lora", *_file_key(path))
+        with self._lock:
+            hit = self._resident.get(key)
+            if hit is not None:
+                self._resident.move_to_end(key)
+                return hit.value
+            progress(0.0, f"loading {path.name}")
+            value = read_lora(path)
+            self._resident[key] = _Resident(value, value.nbytes)
+            self._evict(keep=key)
+            progress(1.0, f"loaded {path.name}")
             return value
 
     def _load(self, kind: str, path: Path, progress: Progress | None, extra: str = "") -> Any:
@@ -162,6 +234,10 @@ class ModelManager:
             return cl.load_checkpoint(info, **args)
         if kind == "vae":
             return cl.load_vae(info, **args)
+        if kind == "t2i_adapter":
+            from .t2i_adapter import load_t2i_adapter
+
+            return load_t2i_adapter(info, **args)
         return cl.load_controlnet(info, **args)
 
     def _evict(self, keep: tuple) -> None:
@@ -179,7 +255,8 @@ class ModelManager:
 
 
 def _kind_name(kind: str) -> str:
-    return {"vae": "VAE", "controlnet": "ControlNet", "taesd": "TAESD decoder"}.get(kind, kind)
+    return {"vae": "VAE", "controlnet": "ControlNet", "taesd": "TAESD decoder",
+            "t2i_adapter": "T2I-Adapter"}.get(kind, kind)
 
 
 def _file_key(path: Path) -> tuple[str, int, int]:
