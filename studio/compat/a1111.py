@@ -246,7 +246,17 @@ class _Build:
             model, clip = (node, "model"), (node, "clip")
             self.report.approximated(f"prompt tag {tag.text} → Load LoRA {file} (model {tag.unet:g}, CLIP "
                                      f"{tag.te:g}); the file name is guessed from the tag")
+        self.note_embeddings()
         return model, clip
+
+    def note_embeddings(self) -> None:
+        """A1111 records the embeddings a prompt used as 'TI hashes'; here they are found by the same
+        bare words in ``embeddings/`` (Preferences: bare embedding names)."""
+        for item in (self.v.get("TI hashes") or "").split(","):
+            name, _, digest = item.strip().strip('"').partition(":")
+            if name.strip():
+                self.report.info(f"the prompts use the embedding {name.strip()} (hash {digest.strip() or '?'}): put "
+                                 "its file in embeddings/ under that name")
 
     def sampler_params(self, sampler_key: str, schedule_key: str) -> dict[str, Any]:
         label = (self.v.get(sampler_key) or "Euler a").strip()

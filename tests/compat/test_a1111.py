@@ -100,6 +100,15 @@ def test_lora_tags_chain_with_their_multipliers_and_hypernetworks_are_reported()
     assert "negative prompt tag <lora:neg:1>" in dropped
 
 
+def test_embeddings_recorded_by_a1111_are_named_in_the_report():
+    text = ('a cat\nNegative prompt: EasyNegativeV2, lowres\nSteps: 4, Seed: 1, Size: 64x64, '
+            'TI hashes: "EasyNegativeV2: 339cc9210f70, bad-hands-5: aa7651be154c"')
+    graph, report, t = _imp(text)
+    assert {n.params["text"] for n in t["text.encode"]} == {"a cat", "EasyNegativeV2, lowres"}
+    info = "\n".join(report.of_kind("info"))
+    assert "embedding EasyNegativeV2 (hash 339cc9210f70)" in info and "embedding bad-hands-5" in info
+
+
 def test_img2img_leaves_a_load_image_to_fill():
     graph, report, t = _imp(IMG2IMG)
     (smp,) = t["sample.sampler"]
