@@ -32,6 +32,7 @@ class Kind(StrEnum):
     CLIP_VISION = "CLIP_VISION"  # an image encoder (CLIP vision tower), for image prompts
     CLIP_VISION_OUTPUT = "CLIP_VISION_OUTPUT"  # image embeddings made by a CLIP_VISION encoder
     IPADAPTER = "IPADAPTER"  # IP-Adapter weights (image-prompt projection and attention layers)
+    UPSCALE_MODEL = "UPSCALE_MODEL"  # an image super-resolution network (ESRGAN, SwinIR, …)
     # Parameter kinds: edited in the inspector, stored in the workflow file.
     INT = "INT"
     FLOAT = "FLOAT"
@@ -46,7 +47,7 @@ class Kind(StrEnum):
 
 WIRE_KINDS = frozenset(
     {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
-     Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER}
+     Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER, Kind.UPSCALE_MODEL}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
@@ -74,6 +75,7 @@ class ModelKind(StrEnum):
     TAESD = "taesd"
     CLIP_VISION = "clip_vision"
     IPADAPTER = "ipadapter"
+    UPSCALE_MODELS = "upscale_models"
 
     @property
     def downloadable(self) -> bool:
