@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ class Session:
         from studio.compat import load_any
 
         path = Path(path)
-        graph, report = load_any(path, self.registry)
+        graph, report = load_any(path, self.registry, find_model=self.find_model)
         ours = path.suffix.lower() == ".json" and report is None
         template = ours and is_template(path)
         self.source = path
@@ -137,6 +137,12 @@ class Session:
         """New preferences: the next queued run (and every file lookup) uses them."""
         self.settings = settings
         self.graph.services = self.lookup_services()
+
+    def find_model(self, kind: str, names: Sequence[str]) -> str | None:
+        """The first of ``names`` installed as a ``kind`` model in this session's model folders."""
+        from studio.diffusion.model_folders import installed
+
+        return installed(self.lookup_services().model_roots, kind, names)
 
     def lookup_services(self) -> RunServices:
         return build_run_services(self.settings, self.models, workflow_path=self.path or self.source,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from studio.core.graph import Graph, Link, Node
@@ -17,6 +18,7 @@ from studio.core.registry import Registry
 
 from .a1111_networks import network_tags, strip_tags
 from .a1111_text import Parameters, parse_parameters
+from .a1111_upscalers import upscaler_files
 from .jsonsafe import Reader
 from .layout import auto_layout
 from .names import A1111_AUTO_KARRAS, A1111_SAMPLERS, A1111_SCHEDULES, sampler_pair
@@ -52,8 +54,10 @@ _MODULES: tuple[tuple[str, str], ...] = (
 )
 
 
-def import_a1111(text: Any, registry: Registry, *, source: str | None = None) -> tuple[Graph, ImportReport]:
-    """An A1111 ``parameters`` text → (graph, report). Raises WorkflowError for unusable text."""
+def import_a1111(text: Any, registry: Registry, *, source: str | None = None,
+                 find_model: Callable[[str, Sequence[str]], str | None] | None = None) -> tuple[Graph, ImportReport]:
+    """An A1111 ``parameters`` text → (graph, report). Raises WorkflowError for unusable text.
+    ``find_model(kind, names)`` says which of ``names`` is installed (hires upscale models)."""
     r = Reader(source)
     text = r.text(text, "$")
     if len(text) > MAX_TEXT:
@@ -62,13 +66,14 @@ def import_a1111(text: Any, registry: Registry, *, source: str | None = None) ->
         raise r.fail("$", "the parameters text is empty")
     params = parse_parameters(text)
     report = ImportReport("A1111 parameters")
-    graph = _Build(params, registry, report, r).build()
+    graph = _Build(params, registry, report, r, find_model).build()
     return graph, report
 
 
 class _Build:
-    def __init__(self, p: Parameters, registry: Registry, report: ImportReport, r: Reader) -> None:
-        self.p, self.report, self.r = p, report, r
+    def __init__(self, p: Parameters, registry: Registry, report: ImportReport, r: Reader,
+                 find_model: Callable[[str, Sequence[str]], str | None] | None = None) -> None:
+        self.p, self.report, self.r, self.find_model = p, report, r, find_model
         self.graph = Graph(registry)
         self.v = p.values
 
@@ -305,12 +310,10 @@ class _Build:
             enc = self.add("hires_encode", "latent.vae_encode")
             self.link(*first, dec, "latent")
             self.link(*vae, dec, "vae")
-            self.link(dec, "image", scale, "image")
+            self.link(*self.upscale_with_model(upscaler, (dec, "image")), scale, "image")
             self.link(scale, "image", enc, "image")
             self.link(*vae, enc, "vae")
             latent = (enc, "latent")
-            self.report.approximated(f"hires upscaler {upscaler!r} is not available: the image is scaled with "
-                                     "Lanczos instead")
         second = dict(params)
         if "Hires sampler" in self.v:
             second.update(self.sampler_params("Hires sampler", "Hires schedule type"))
@@ -323,6 +326,25 @@ class _Build:
             self.report.unmapped("the separate hires prompts are not carried over: the second pass uses the main "
                                  "prompts")
         return self.sampler("hires_sampler", second, model, cond, latent), "latent"
+
+    def upscale_with_model(self, upscaler: str, image: tuple[str, str]) -> tuple[str, str]:
+        """The hires image enlarged by the upscale model A1111's ``upscaler`` names, where that file is
+        installed (A1111 then resizes its result to the target size, as the Lanczos step after does);
+        ``image`` unchanged otherwise."""
+        stems = upscaler_files(upscaler)
+        names = [stem + ext for stem in stems for ext in (".safetensors", ".pth", ".pt")]
+        found = self.find_model("upscale_models", names) if self.find_model is not None and names else None
+        if found is None:
+            missing = f"no {stems[0]} file in upscale_models/" if stems else "it is not an upscale model"
+            self.report.approximated(f"hires upscaler {upscaler!r} is not available ({missing}): the image is "
+                                     "scaled with Lanczos instead")
+            return image
+        load = self.add("hires_upscale_model", "model.upscale", {"model_name": found}, "Hires upscale model")
+        up = self.add("hires_upscale_image", "image.upscale_model", {}, "Hires upscale")
+        self.link(load, "upscale_model", up, "upscale_model")
+        self.link(*image, up, "image")
+        self.report.info(f"hires upscaler {upscaler!r} → upscale model {found}, then Lanczos to the target size")
+        return up, "image"
 
     def controlnets(self, cond: tuple[tuple[str, str], ...],
                     init_image: tuple[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from studio.core.graph import Graph
@@ -15,14 +16,19 @@ from .comfyui import import_comfyui
 from .comfyui_parse import is_api, is_ui
 from .report import ImportReport
 
+# (model kind, candidate file names) → the first one installed, or None: lets an import use a model
+# only where the user has it.
+FindModel = Callable[[str, Sequence[str]], str | None]
 
-def load_any(path: str | Path, registry: Registry) -> tuple[Graph, ImportReport | None]:
+
+def load_any(path: str | Path, registry: Registry, *,
+             find_model: FindModel | None = None) -> tuple[Graph, ImportReport | None]:
     """(graph, None) for our own files; (graph, report) for imports. Raises WorkflowError."""
     with gc_paused():  # a large import builds many objects and makes no garbage cycles
-        return _load_any(Path(path), registry)
+        return _load_any(Path(path), registry, find_model)
 
 
-def _load_any(path: Path, registry: Registry) -> tuple[Graph, ImportReport | None]:
+def _load_any(path: Path, registry: Registry, find_model: FindModel | None) -> tuple[Graph, ImportReport | None]:
     source = str(path)
     if not path.is_file():
         raise WorkflowError("$", "no such file", source=source)
@@ -31,7 +37,7 @@ def _load_any(path: Path, registry: Registry) -> tuple[Graph, ImportReport | Non
             texts = read_text_chunks(path)
         except PngMetadataError as exc:
             raise WorkflowError("$", str(exc), source=source) from None
-        return _from_png_texts(texts, registry, source)
+        return _from_png_texts(texts, registry, source, find_model)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise WorkflowError("$", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
@@ -45,7 +51,7 @@ def _load_any(path: Path, registry: Registry) -> tuple[Graph, ImportReport | Non
         except UnicodeDecodeError:
             raise WorkflowError("$", "neither a workflow, a PNG nor UTF-8 text", source=source) from None
         if "Steps:" in text:
-            return import_a1111(text, registry, source=source)
+            return import_a1111(text, registry, source=source, find_model=find_model)
     return load_document(parse_json(data, source=source), registry, source, checked=True)
 
 
@@ -61,7 +67,8 @@ def load_document(doc: object, registry: Registry, source: str | None = None, *,
     return document_to_graph(doc, registry, source=source), None
 
 
-def _from_png_texts(texts: dict[str, str], registry: Registry, source: str) -> tuple[Graph, ImportReport | None]:
+def _from_png_texts(texts: dict[str, str], registry: Registry, source: str,
+                    find_model: FindModel | None = None) -> tuple[Graph, ImportReport | None]:
     if WORKFLOW_KEY in texts:
         return load_document(parse_json(texts[WORKFLOW_KEY], source=f"{source} (embedded workflow)"), registry,
                              source, checked=True)
@@ -81,5 +88,6 @@ def _from_png_texts(texts: dict[str, str], registry: Registry, source: str) -> t
     if failure is not None:
         raise failure
     if PARAMETERS_KEY in texts:
-        return import_a1111(texts[PARAMETERS_KEY], registry, source=f"{source} (parameters)")
+        return import_a1111(texts[PARAMETERS_KEY], registry, source=f"{source} (parameters)",
+                            find_model=find_model)
     raise WorkflowError("$", "this PNG carries no workflow", source=source)

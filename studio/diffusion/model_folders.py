@@ -125,6 +125,20 @@ def name_problem(roots: Sequence[str | Path], kind: str, name: str) -> str | Non
     return None
 
 
+def installed(roots: Sequence[str | Path], kind: str, names: Iterable[str]) -> str | None:
+    """The first of ``names`` that is a ``kind`` model under ``roots`` (names that could never be one
+    are skipped), or None."""
+    roots = list(roots)
+    for name in names:
+        if name_problem(roots, kind, name) is None:
+            try:
+                resolve(roots, kind, name)
+            except (ModelError, OSError):
+                continue
+            return name
+    return None
+
+
 def resolve(roots: Sequence[str | Path], kind: str, name: str) -> Path:
     """The file or folder called ``name`` among the ``kind`` folders.
 

@@ -222,3 +222,30 @@ def test_a_parameters_text_file_loads(tmp_path):
     path.write_text(TXT2IMG, encoding="utf-8")
     graph, report = load_any(path, default_registry())
     assert report.source == "A1111 parameters" and len(graph.nodes) == 9  # with the prompt's LoRA
+
+
+HIRES_TEMPLATE = ("a castle\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 64x64, Model: v1-5-pruned-emaonly, "
+                "Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: {}")
+
+
+def test_hires_upscaler_uses_the_upscale_model_only_where_the_file_is_installed():
+    asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def have(kind, names):
+        asked.append((kind, tuple(names)))
+        return "RealESRGAN_x4plus.pth" if "RealESRGAN_x4plus.pth" in names else None
+
+    graph, report = import_a1111(HIRES_TEMPLATE.format("R-ESRGAN 4x+"), default_registry(), find_model=have)
+    t = {n.type_id: n for n in graph.nodes.values()}
+    assert t["model.upscale"].params["model_name"] == "RealESRGAN_x4plus.pth"
+    assert _fed(graph, t["image.scale"], "image") is t["image.upscale_model"]
+    assert _fed(graph, t["image.upscale_model"], "image").type_id == "latent.vae_decode"
+    assert asked[0][0] == "upscale_models" and "RealESRGAN_x4plus.safetensors" in asked[0][1]
+    assert any("→ upscale model RealESRGAN_x4plus.pth" in i for i in report.of_kind("info"))
+
+    graph, report = import_a1111(HIRES_TEMPLATE.format("4x-UltraSharp"), default_registry(), find_model=have)
+    types = {n.type_id for n in graph.nodes.values()}
+    assert "image.upscale_model" not in types and "image.scale" in types
+    assert any("no 4x-UltraSharp file in upscale_models/" in a for a in report.of_kind("approximated"))
+    graph, report = import_a1111(HIRES_TEMPLATE.format("LDSR"), default_registry(), find_model=have)
+    assert any("'LDSR' is not available (it is not an upscale model)" in a for a in report.of_kind("approximated"))
