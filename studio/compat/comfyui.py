@@ -34,6 +34,7 @@ from .comfyui_parse import (
     resolve,
 )
 from .comfyui_schema import SPECS
+from .comfyui_upscale import TRANSLATORS as UPSCALE_TRANSLATORS
 from .jsonsafe import Reader, check_plain
 from .layout import auto_layout
 from .report import ImportReport
@@ -473,6 +474,7 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     "LatentUpscaleBy": core.latent_upscale_by,
     "CLIPSetLastLayer": core.clip_set_last_layer,
     **ADAPTER_TRANSLATORS,
+    **UPSCALE_TRANSLATORS,
     "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
     "SetLatentNoiseMask": masks.set_latent_noise_mask,
     "VAEEncodeForInpaint": masks.vae_encode_inpaint,

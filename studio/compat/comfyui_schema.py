@@ -97,6 +97,20 @@ SPECS: dict[str, ComfySpec] = {
     "LoraLoaderModelOnly": ComfySpec(
         "LoraLoaderModelOnly", inputs=(("model", "MODEL"),),
         widgets=(("lora_name", ""), ("strength_model", 1.0)), outputs=(("MODEL", "MODEL"),)),
+    # Tiled VAE: newer ComfyUI adds temporal tiling (for video models) after tile size and overlap.
+    "VAEDecodeTiled": ComfySpec(
+        "VAE Decode (Tiled)", inputs=(("samples", "LATENT"), ("vae", "VAE")),
+        widgets=(("tile_size", 512), ("overlap", 64), ("temporal_size", 64), ("temporal_overlap", 8)),
+        outputs=(("IMAGE", "IMAGE"),)),
+    "VAEEncodeTiled": ComfySpec(
+        "VAE Encode (Tiled)", inputs=(("pixels", "IMAGE"), ("vae", "VAE")),
+        widgets=(("tile_size", 512), ("overlap", 64), ("temporal_size", 64), ("temporal_overlap", 8)),
+        outputs=(("LATENT", "LATENT"),)),
+    "UpscaleModelLoader": ComfySpec("Load Upscale Model", widgets=(("model_name", ""),),
+                                    outputs=(("UPSCALE_MODEL", "UPSCALE_MODEL"),)),
+    "ImageUpscaleWithModel": ComfySpec(
+        "Upscale Image (using Model)", inputs=(("upscale_model", "UPSCALE_MODEL"), ("image", "IMAGE")),
+        outputs=(("IMAGE", "IMAGE"),)),
     "HypernetworkLoader": ComfySpec(
         "Load Hypernetwork", inputs=(("model", "MODEL"),),
         widgets=(("hypernetwork_name", ""), ("strength", 1.0)), outputs=(("MODEL", "MODEL"),)),

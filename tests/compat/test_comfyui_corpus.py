@@ -343,6 +343,31 @@ EXPECTED: dict[str, dict] = {
             ("22", "latent", "23", "latent"), ("23", "latent", "24", "latent"), ("1", "vae", "24", "vae"),
             ("24", "image", "25", "images")},
     },
+    "hires_esrgan": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("text.encode", {"text": "a mountain village in winter, detailed, sharp focus"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("latent.empty", {"width": 512, "height": 512, "batch": 1}),
+            "5": ("sample.sampler", {"seed": 8, "steps": 20, "sampler": "euler_ancestral", "denoise": 1.0}),
+            "6": ("latent.vae_decode", {}),
+            "7": ("model.upscale", {"model_name": "RealESRGAN_x4plus.pth"}),
+            "8": ("image.upscale_model", {}),
+            "9": ("image.scale", {"mode": "factor", "factor": 0.5, "method": "bicubic"}),
+            "10": ("latent.vae_encode_tiled", {"tile_size": 512, "overlap": 64}),
+            "11": ("sample.sampler", {"seed": 8, "sampler": "dpmpp_2m", "scheduler": "karras"}),
+            "12": ("latent.vae_decode_tiled", {"tile_size": 512, "overlap": 64}),
+            "13": ("image.save", {"prefix": "hires"}),
+        },
+        "links": _prompts("1") | {
+            ("1", "model", "5", "model"), ("2", "conditioning", "5", "positive"), ("3", "conditioning", "5", "negative"),
+            ("4", "latent", "5", "latent"), ("5", "latent", "6", "latent"), ("1", "vae", "6", "vae"),
+            ("7", "upscale_model", "8", "upscale_model"), ("6", "image", "8", "image"), ("8", "image", "9", "image"),
+            ("9", "image", "10", "image"), ("1", "vae", "10", "vae"), ("1", "model", "11", "model"),
+            ("2", "conditioning", "11", "positive"), ("3", "conditioning", "11", "negative"),
+            ("10", "latent", "11", "latent"), ("11", "latent", "12", "latent"), ("1", "vae", "12", "vae"),
+            ("12", "image", "13", "images")},
+    },
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.
