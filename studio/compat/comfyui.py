@@ -476,6 +476,9 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     **ADAPTER_TRANSLATORS,
     **UPSCALE_TRANSLATORS,
     "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
+    "UltimateSDUpscale": _Unsupported("Ultimate SD Upscale repaints tiles one by one, which no node here does; "
+                                      "Upscale Image (using Model), VAE Encode (Tiled), the Tiled Sampler and VAE "
+                                      "Decode (Tiled) do the same job"),
     "SetLatentNoiseMask": masks.set_latent_noise_mask,
     "VAEEncodeForInpaint": masks.vae_encode_inpaint,
     "InpaintModelConditioning": masks.inpaint_model_conditioning,

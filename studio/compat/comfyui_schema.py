@@ -111,6 +111,22 @@ SPECS: dict[str, ComfySpec] = {
     "ImageUpscaleWithModel": ComfySpec(
         "Upscale Image (using Model)", inputs=(("upscale_model", "UPSCALE_MODEL"), ("image", "IMAGE")),
         outputs=(("IMAGE", "IMAGE"),)),
+    # The ComfyUI-TiledDiffusion node pack.
+    "TiledDiffusion": ComfySpec(
+        "Tiled Diffusion", inputs=(("model", "MODEL"),),
+        widgets=(("method", "Mixture of Diffusers"), ("tile_width", 768), ("tile_height", 768), ("tile_overlap", 64),
+                 ("tile_batch_size", 4)),
+        outputs=(("MODEL", "MODEL"),)),
+    "UltimateSDUpscale": ComfySpec(
+        "Ultimate SD Upscale",
+        inputs=(("image", "IMAGE"), ("model", "MODEL"), ("positive", "CONDITIONING"), ("negative", "CONDITIONING"),
+                ("vae", "VAE"), ("upscale_model", "UPSCALE_MODEL")),
+        widgets=(("upscale_by", 2.0), ("seed", 0), ("steps", 20), ("cfg", 8.0), ("sampler_name", "euler"),
+                 ("scheduler", "normal"), ("denoise", 0.2), ("mode_type", "Linear"), ("tile_width", 512),
+                 ("tile_height", 512), ("mask_blur", 8), ("tile_padding", 32), ("seam_fix_mode", "None"),
+                 ("seam_fix_denoise", 1.0), ("seam_fix_width", 64), ("seam_fix_mask_blur", 8),
+                 ("seam_fix_padding", 16), ("force_uniform_tiles", True), ("tiled_decode", False)),
+        outputs=(("IMAGE", "IMAGE"),), seeds=("seed",)),
     "HypernetworkLoader": ComfySpec(
         "Load Hypernetwork", inputs=(("model", "MODEL"),),
         widgets=(("hypernetwork_name", ""), ("strength", 1.0)), outputs=(("MODEL", "MODEL"),)),

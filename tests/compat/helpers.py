@@ -11,7 +11,8 @@ from studio.core.graph import Graph
 
 CORPUS = Path(__file__).parent / "corpus"
 FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
-         "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan")
+         "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan",
+         "tile_upscale")
 # Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
 EXTRA_SUFFIXES = ("ipadapter", "clip_vision")
 

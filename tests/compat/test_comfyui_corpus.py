@@ -368,6 +368,37 @@ EXPECTED: dict[str, dict] = {
             ("10", "latent", "11", "latent"), ("11", "latent", "12", "latent"), ("1", "vae", "12", "vae"),
             ("12", "image", "13", "images")},
     },
+    "tile_upscale": {
+        "nodes": {
+            "1": ("model.checkpoint", {"checkpoint": CK}),
+            "2": ("text.encode", {"text": "a detailed photo of an old town square"}),
+            "3": ("text.encode", {"text": NEG}),
+            "4": ("image.load", {"image": "photo.png"}),
+            "5": ("model.upscale", {"model_name": "4x-UltraSharp.pth"}),
+            "6": ("image.upscale_model", {}),
+            "7": ("image.scale", {"mode": "factor", "factor": 0.5, "method": "lanczos"}),
+            "8": ("model.controlnet", {"controlnet": "control_v11f1e_sd15_tile.safetensors"}),
+            "9": ("control.apply", {"strength": 1.0, "start": 0.0, "end": 1.0}),
+            "10": ("model.tiled_diffusion", {"mode": "mixture", "tile_width": 768, "tile_height": 768,
+                                             "tile_overlap": 64, "tile_batch_size": 4}),
+            "11": ("latent.vae_encode_tiled", {"tile_size": 1024, "overlap": 64}),
+            "12": ("sample.sampler", {"seed": 77, "cfg": 6.0, "sampler": "dpmpp_2m", "scheduler": "karras"}),
+            "13": ("latent.vae_decode_tiled", {"tile_size": 1024, "overlap": 64}),
+            "14": ("image.save", {"prefix": "tile_upscale"}),
+            "15": ("comfyui.UltimateSDUpscale", {"upscale_by": 2.0, "denoise": 0.3, "tile_width": 512}),
+            "16": ("image.save", {"prefix": "usdu"}),
+        },
+        "links": _prompts("1") | {
+            ("5", "upscale_model", "6", "upscale_model"), ("4", "image", "6", "image"), ("6", "image", "7", "image"),
+            ("2", "conditioning", "9", "positive"), ("3", "conditioning", "9", "negative"),
+            ("8", "control_net", "9", "control_net"), ("7", "image", "9", "image"), ("1", "model", "10", "model"),
+            ("7", "image", "11", "image"), ("1", "vae", "11", "vae"), ("10", "model", "12", "model"),
+            ("9", "positive", "12", "positive"), ("9", "negative", "12", "negative"), ("11", "latent", "12", "latent"),
+            ("12", "latent", "13", "latent"), ("1", "vae", "13", "vae"), ("13", "image", "14", "images"),
+            ("4", "image", "15", "image"), ("1", "model", "15", "model"), ("2", "conditioning", "15", "positive"),
+            ("3", "conditioning", "15", "negative"), ("1", "vae", "15", "vae"),
+            ("5", "upscale_model", "15", "upscale_model"), ("15", "IMAGE", "16", "images")},
+    },
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.

@@ -224,7 +224,7 @@ def _upscale_doc(image_type: str = "IMAGE") -> dict:
     doc["nodes"].append({"id": 30, "type": "UpscaleModelLoader", "pos": [1480, 300], "mode": 0,
                          "outputs": [{"name": "UPSCALE_MODEL", "type": "UPSCALE_MODEL", "links": [31]}],
                          "widgets_values": ["4x-UltraSharp.pth"]})
-    doc["nodes"].append({"id": 31, "type": "ImageUpscaleWithModel", "pos": [1600, 300], "mode": 4,
+    doc["nodes"].append({"id": 31, "type": "ImageUpscaleWithModelBatched", "pos": [1600, 300], "mode": 4,
                          "inputs": [{"name": "upscale_model", "type": "UPSCALE_MODEL", "link": 31},
                                     {"name": "image", "type": image_type, "link": 32}],
                          "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [33]}]})
@@ -240,7 +240,7 @@ def test_a_bypassed_unknown_node_passes_on_the_input_comfyui_picks_by_type():
     graph, report, nodes, _ = _import(_upscale_doc())
     up = nodes["31"]
     assert up.mode == "bypass" and up.placeholder_inputs == ("image", "upscale_model")
-    assert any("ImageUpscaleWithModel #31: inputs listed as image, upscale_model" in i for i in report.of_kind("info"))
+    assert any("ImageUpscaleWithModelBatched #31: inputs listed as image, upscale_model" in i for i in report.of_kind("info"))
     plan = plan_run(graph)
     assert plan.inputs[nodes["9"].id]["images"] == (nodes["8"].id, "image")  # the image, not the model
     assert graph.bypass_source(up, "IMAGE") == "image"
@@ -250,7 +250,7 @@ def test_a_bypassed_unknown_node_that_cannot_pass_on_what_comfyui_does_is_muted(
     # No input of the IMAGE type: ComfyUI's bypass hands the save nothing, ours would hand it a model.
     graph, report, nodes, _ = _import(_upscale_doc(image_type="LATENT"))
     assert nodes["31"].mode == "mute"
-    assert any("ImageUpscaleWithModel #31: bypassed in ComfyUI" in a and "imported muted" in a
+    assert any("ImageUpscaleWithModelBatched #31: bypassed in ComfyUI" in a and "imported muted" in a
                for a in report.of_kind("approximated"))
     assert nodes["9"].id in plan_run(graph).skipped
 
@@ -308,7 +308,7 @@ def test_every_translated_class_is_an_alias_of_the_type_it_becomes(class_type):
 
 
 def test_the_alias_check_covers_every_translator():
-    placeholders = {"HypernetworkLoader"}
+    placeholders = {"HypernetworkLoader", "UltimateSDUpscale"}
     assert placeholders == UNSUPPORTED
     assert len(set(TRANSLATORS) - UNSUPPORTED) >= 35
 
