@@ -184,6 +184,7 @@ EXTRA_WRITERS: list[str] = [
     "bench.make_embedding:write_embeddings",
     "bench.make_t2i_adapter:write_t2i_adapters",
     "bench.make_ip_adapter:write_ip_adapters",
+    "bench.make_upscale:write_upscale_models",
 ]
 
 
@@ -196,7 +197,8 @@ EXAMPLE_NAMES = {
     "controlnet-sd15": ["controlnet/control_v11p_sd15_canny.safetensors",
                         "controlnet/control_v11f1p_sd15_depth.safetensors",
                         "controlnet/control_v11p_sd15_openpose.safetensors",
-                        "controlnet/control_v11p_sd15_seg.safetensors"],
+                        "controlnet/control_v11p_sd15_seg.safetensors",
+                        "controlnet/control_v11f1e_sd15_tile.safetensors"],
 }
 
 

@@ -248,7 +248,11 @@ def _embedded_configs(h: Header) -> dict[str, Any]:
 
 
 def _guess_other(keys: dict[str, Any]) -> str:
+    from .upscale_models import looks_like_upscale
+
     ks = list(keys)
+    if looks_like_upscale(keys):
+        return "it looks like an upscale model (load it with Load Upscale Model)"
     if any("lora_" in k or ".lora_A." in k or ".lora_down." in k for k in ks[:2000]):
         return "it looks like a LoRA"
     if any(k.startswith(("joint_blocks.", "model.diffusion_model.joint_blocks.")) for k in ks):

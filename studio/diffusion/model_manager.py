@@ -144,6 +144,12 @@ class ModelManager:
 
         return self._load_built("ipadapter", Path(path), load_ip_adapter, progress)
 
+    def load_upscale_model(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """An upscale model: ESRGAN / Real-ESRGAN, Real-ESRGAN compact or SwinIR (``studio.diffusion.upscale_models``)."""
+        from .upscale_models import load_upscale_model
+
+        return self._load_built("upscale_model", Path(path), load_upscale_model, progress)
+
     def _load_built(self, kind: str, path: Path, build: Callable[..., Any], progress: Progress | None) -> Any:
         """A model made by ``build(path, device=, dtype=, allow_ckpt=, progress=)``, kept like the rest."""
         progress = progress or _quiet
