@@ -46,8 +46,9 @@ def tiled_diffusion(b: _Builder, c: CNode) -> None:
         b.report.approximated(f"{c.label}: method {method!r} is not known; using Mixture of Diffusers")
         mode = "mixture"
     elif method == "SpotDiffusion":
-        b.report.approximated(f"{c.label}: SpotDiffusion → fstd (Fast Seamless Tiled Diffusion): the same shifted "
-                              "grid, with Gaussian-weighted blending inside the tiles")
+        b.report.approximated(f"{c.label}: SpotDiffusion → fstd (Fast Seamless Tiled Diffusion): a grid shifted at "
+                              "random each step as there, but not wrapped around the image's edges, and blended "
+                              "with Gaussian weights inside the tiles")
     params = {"mode": mode, "tile_width": b.whole(c, "tile_width"), "tile_height": b.whole(c, "tile_height"),
               "tile_overlap": b.whole(c, "tile_overlap"), "tile_batch_size": b.whole(c, "tile_batch_size")}
     b.add(c, "model.tiled_diffusion", params, {"model": "model"}, ["model"])

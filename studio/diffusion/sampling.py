@@ -76,7 +76,7 @@ import numpy as np
 from studio.core.context import NodeFailure, OutOfMemory
 from studio.core.types import latents_compatible
 
-from .denoiser import Denoiser, build_denoiser, latent_channels
+from .denoiser import build_denoiser, latent_channels
 from .model_patches import applied
 from .schedulers import make_scheduler
 from .vae import SCALE, _oom, free_memory
@@ -246,6 +246,7 @@ def sample(
     return_leftover_noise: bool = False,
     on_step: StepCallback | None = None,
     check_cancel: Callable[[], None] | None = None,
+    tiling: Any = None,
 ) -> Latent:
     """Denoise ``latent``; returns LATENT[model family] on the CPU in float32, with the input's noise
     mask. See the module docstring for ``denoise``, ``start_step``/``end_step``, ``add_noise`` and
@@ -253,7 +254,8 @@ def sample(
 
     ``on_step(step, total, x0)`` runs after each model evaluation (``total`` counts this run's
     evaluations, so second-order samplers report 2·steps-1 of them); ``check_cancel()`` runs before
-    each, so a cancel takes effect within one step.
+    each, so a cancel takes effect within one step. ``tiling`` (a ``studio.diffusion.tiled.TileSpec``,
+    default: the model's own ``tiling``) evaluates the model tile by tile (see ``studio.diffusion.tiled``).
     """
     check_families(model, positive, negative, latent)
     if steps < 1:
@@ -265,7 +267,7 @@ def sample(
             return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
                            scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
                            add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
-                           check_cancel=check_cancel)
+                           check_cancel=check_cancel, tiling=tiling if tiling is not None else model.tiling)
     except Exception as exc:
         if not _oom(exc):
             raise
@@ -282,7 +284,7 @@ def _unchanged(model: UNetModel, latent: Latent) -> Latent:
 def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, latent: Latent, *, seed: int,
             steps: int, cfg: float, sampler: str, scheduler: str, denoise: float, start_step: int, end_step: int,
             add_noise: bool, return_leftover_noise: bool, on_step: StepCallback | None,
-            check_cancel: Callable[[], None] | None) -> Latent:
+            check_cancel: Callable[[], None] | None, tiling: Any = None) -> Latent:
     import torch
     from diffusers import DPMSolverSDEScheduler
     from diffusers.utils.torch_utils import randn_tensor
@@ -333,8 +335,13 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
         if on_step is not None:
             hooks.after.append(lambda state: on_step(state.count, state.evaluations, state.x0))
 
-        denoiser = build_denoiser(model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE,
-                                  width=lw * SCALE)
+        denoiser: Callable[[Any, Any, int, int], Any] = build_denoiser(
+            model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE, width=lw * SCALE)
+        if tiling is not None:
+            from .tiled import tile_denoiser
+
+            denoiser = tile_denoiser(denoiser, tiling, family=model.family, batch=batch, height=lh, width=lw,
+                                     seed=int(seed))
         latents = run_steps(sched, denoiser, latents, plan, hooks, _step_kwargs(sched, generator))
 
     kept = None
@@ -345,8 +352,8 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
     return Latent(family=model.family, samples=latents.float().cpu(), noise_mask=latent.noise_mask, kept=kept)
 
 
-def run_steps(scheduler: Any, denoiser: Denoiser, latents: Any, plan: Plan, hooks: StepHooks,
-              step_kwargs: dict[str, Any]) -> Any:
+def run_steps(scheduler: Any, denoiser: Callable[[Any, Any, int, int], Any], latents: Any, plan: Plan,
+              hooks: StepHooks, step_kwargs: dict[str, Any]) -> Any:
     """The loop: for each planned entry, the before-hooks, the denoiser, the scheduler's step and the
     after-hooks. Returns the last sample (the x0 estimate where the plan ends at noise level 0)."""
     timesteps = scheduler.timesteps

@@ -29,6 +29,8 @@ class UNetModel(_Owned):
     # Applied around each run that uses this model and undone after (LoRA, IP-Adapter); the shared
     # ``unet`` itself is never modified. See ``studio.diffusion.model_patches``.
     patches: tuple[Any, ...] = ()
+    # Tiled denoising for every run of this model (a ``studio.diffusion.tiled.TileSpec``; None: untiled).
+    tiling: Any = None
 
 
 @dataclass(frozen=True, eq=False)
