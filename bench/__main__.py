@@ -12,6 +12,7 @@ BENCHES = {
     "preprocess": "bench.preprocess",
     "ui": "bench.ui",
     "lora": "bench.lora",
+    "anysize": "bench.anysize",
 }
 
 
