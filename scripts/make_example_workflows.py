@@ -131,10 +131,88 @@ def img2img(g: Graph) -> None:
     _finish(g, f, ck, smp.id, "img2img")
 
 
+
+TILE_CONTROLNET = "control_v11f1e_sd15_tile.safetensors"
+
+
+def _sampler(g: Graph, f: str, name: str, pos: tuple[float, float], params: dict, ck: str, prompts: tuple[str, str],
+             latent: tuple[str, str], type_id: str = "sample.sampler") -> str:
+    smp = g.add_node(type_id, pos, params, node_id=_id(f, name))
+    _wire(g, (ck, "model", smp.id, "model"), (prompts[0], "conditioning", smp.id, "positive"),
+          (prompts[1], "conditioning", smp.id, "negative"), (*latent, smp.id, "latent"))
+    return smp.id
+
+
+def any_size(g: Graph) -> None:
+    """A 3072×1024 panorama: generate at the trained size nearest 3:1, enlarge, refine with FSTD tiles."""
+    f = "any_size"
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
+    prompts = _prompts(g, f, ck)
+    size = {"target_width": 3072, "target_height": 1024}
+    lat = g.add_node("latent.empty_trained_size", (340, 460), size, node_id=_id(f, "latent"))
+    g.connect(ck, "model", lat.id, "model")
+    first = _sampler(g, f, "sampler", (700, 0), {"seed": 7, "steps": 25, "cfg": 7.0, "sampler": "dpmpp_2m",
+                                                  "scheduler": "karras"}, ck, prompts, (lat.id, "latent"))
+    dec = g.add_node("latent.vae_decode", (1040, 0), node_id=_id(f, "decode"))
+    up = g.add_node("image.scale", (1040, 220), {"mode": "size", "width": 3072, "height": 1024, "method": "lanczos"},
+                    node_id=_id(f, "enlarge"), title="Enlarge to the target")
+    enc = g.add_node("latent.vae_encode_tiled", (1040, 480), node_id=_id(f, "encode"))
+    refine = _sampler(g, f, "refine", (1380, 0), {"seed": 7, "steps": 25, "cfg": 7.0, "denoise": 0.45, "mode": "fstd"},
+                      ck, prompts, (enc.id, "latent"), "sample.tiled")
+    out_dec = g.add_node("latent.vae_decode_tiled", (1720, 0), node_id=_id(f, "decode_tiled"))
+    out = g.add_node("image.save", (2020, 0), {"prefix": f}, node_id=_id(f, "save"))
+    _wire(g, (ck, "vae", dec.id, "vae"), (first, "latent", dec.id, "latent"), (dec.id, "image", up.id, "image"),
+          (up.id, "image", enc.id, "image"), (ck, "vae", enc.id, "vae"), (ck, "vae", out_dec.id, "vae"),
+          (refine, "latent", out_dec.id, "latent"), (out_dec.id, "image", out.id, "images"))
+    g.add_group("Enlarge and refine in tiles", (1020, -60, 1000, 720), "#2e5d6b", group_id=_id(f, "group"))
+
+
+def hires_fix(g: Graph) -> None:
+    """Generate at 512², enlarge the latent 1.5×, repaint the detail at half strength."""
+    f = "hires_fix"
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
+    prompts = _prompts(g, f, ck)
+    lat = g.add_node("latent.empty", (340, 460), {"width": 512, "height": 512}, node_id=_id(f, "latent"))
+    first = _sampler(g, f, "sampler", (700, 0), {"seed": 11, "steps": 25, "cfg": 7.0, "sampler": "dpmpp_2m",
+                                                  "scheduler": "karras"}, ck, prompts, (lat.id, "latent"))
+    up = g.add_node("latent.upscale", (700, 380), {"mode": "factor", "factor": 1.5, "method": "bicubic"},
+                    node_id=_id(f, "upscale"))
+    g.connect(first, "latent", up.id, "latent")
+    second = _sampler(g, f, "hires", (1040, 0), {"seed": 11, "steps": 20, "cfg": 7.0, "sampler": "dpmpp_2m",
+                                                  "scheduler": "karras", "denoise": 0.5}, ck, prompts, (up.id, "latent"))
+    dec = g.add_node("latent.vae_decode_tiled", (1380, 0), node_id=_id(f, "decode"))
+    out = g.add_node("image.save", (1680, 0), {"prefix": f}, node_id=_id(f, "save"))
+    _wire(g, (ck, "vae", dec.id, "vae"), (second, "latent", dec.id, "latent"), (dec.id, "image", out.id, "images"))
+
+
+def tile_upscale(g: Graph) -> None:
+    """Enlarge a picture 2× and repaint its detail tile by tile, the Tile ControlNet holding each tile to
+    its crop of the enlarged picture."""
+    f = "tile_upscale"
+    ck = g.add_node("model.checkpoint", (0, 0), {"checkpoint": CHECKPOINT}, node_id=_id(f, "ckpt")).id
+    pos, neg = _prompts(g, f, ck)
+    img = g.add_node("image.load", (0, 460), {"image": "images/sample.png"}, node_id=_id(f, "image"))
+    up = g.add_node("image.scale", (340, 460), {"mode": "factor", "factor": 2.0, "method": "lanczos"},
+                    node_id=_id(f, "enlarge"))
+    cn = g.add_node("model.controlnet", (340, 700), {"controlnet": TILE_CONTROLNET}, node_id=_id(f, "cn"))
+    apply = g.add_node("control.apply", (700, 300), {"strength": 0.8}, node_id=_id(f, "apply"))
+    enc = g.add_node("latent.vae_encode_tiled", (700, 620), node_id=_id(f, "encode"))
+    smp = g.add_node("sample.tiled", (1040, 0), {"seed": 5, "steps": 20, "cfg": 6.0, "denoise": 0.4, "mode": "mixture",
+                                                 "overlap": 128}, node_id=_id(f, "sampler"))
+    dec = g.add_node("latent.vae_decode_tiled", (1380, 0), node_id=_id(f, "decode"))
+    out = g.add_node("image.save", (1680, 0), {"prefix": f}, node_id=_id(f, "save"))
+    _wire(g, (img.id, "image", up.id, "image"), (pos, "conditioning", apply.id, "positive"),
+          (neg, "conditioning", apply.id, "negative"), (cn.id, "control_net", apply.id, "control_net"),
+          (up.id, "image", apply.id, "image"), (up.id, "image", enc.id, "image"), (ck, "vae", enc.id, "vae"),
+          (ck, "model", smp.id, "model"), (apply.id, "positive", smp.id, "positive"),
+          (apply.id, "negative", smp.id, "negative"), (enc.id, "latent", smp.id, "latent"),
+          (ck, "vae", dec.id, "vae"), (smp.id, "latent", dec.id, "latent"), (dec.id, "image", out.id, "images"))
+
 EXAMPLES: dict[str, Callable[[Graph], None]] = {
     "canny": canny, "first_run": first_run, "txt2img": txt2img, "controlnet_canny": controlnet_canny,
     "img2img": img2img, "controlnet_depth": controlnet_depth, "controlnet_pose": controlnet_pose,
-    "controlnet_segmentation": controlnet_segmentation,
+    "controlnet_segmentation": controlnet_segmentation, "any_size": any_size, "hires_fix": hires_fix,
+    "tile_upscale": tile_upscale,
 }
 
 
