@@ -168,21 +168,11 @@ def read_ip_adapter(path: Path, *, allow_ckpt: bool) -> tuple[dict[str, Any], st
         from .weights import read_weights
 
         return read_weights(path, allow_ckpt=False), read_header(path).metadata.get(META_FAMILY)
-    if not allow_ckpt:
-        raise ModelError(f"{path.name} is a pickle ({path.suffix}) file, which can run code when opened. "
-                         "Use a .safetensors version, or allow .ckpt files in the settings.")
-    import pickle
-
     import torch
 
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"model file not found: {path}") from None
-    except pickle.UnpicklingError as exc:
-        raise ModelError(f"{path.name} holds more than plain tensors and was refused: {exc}") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise ModelError(f"{path.name} is not a readable PyTorch file: {exc}") from None
+    from .weights import load_pickle
+
+    obj = load_pickle(path, allow_ckpt=allow_ckpt)
     if not isinstance(obj, dict):
         raise ModelError(f"{path.name} does not hold a state dict")
     flat: dict[str, Any] = {}

@@ -171,23 +171,9 @@ def read_upscale_weights(path: Path, allow_ckpt: bool) -> dict[str, Any]:
         from .weights import read_weights
 
         return unwrap(read_weights(path))
-    if not allow_ckpt:
-        raise ModelError(f"{path.name} is a pickle ({path.suffix}) file, which can run code when opened. Allow "
-                         "legacy .ckpt / .pt model files in Preferences to load it (only plain tensors are read), "
-                         "or convert it to .safetensors.")
-    import pickle
+    from .weights import load_pickle
 
-    import torch
-
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"model file not found: {path}") from None
-    except pickle.UnpicklingError as exc:
-        raise ModelError(f"{path.name} holds more than plain tensors and was refused: {exc}") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise ModelError(f"{path.name} is not a readable PyTorch checkpoint: {exc}") from None
-    return unwrap(obj)
+    return unwrap(load_pickle(path, allow_ckpt=allow_ckpt))
 
 
 def build(info: UpscaleInfo) -> Any:

@@ -24,25 +24,34 @@ def read_weights(path: Path, *, allow_ckpt: bool = False) -> dict[str, Any]:
         raise ModelError(f"{path.name} is not a readable safetensors file: {exc}") from None
 
 
-def _read_pickle(path: Path, allow_ckpt: bool) -> dict[str, Any]:
+def load_pickle(path: Path, *, allow_ckpt: bool) -> Any:
+    """What a pickled weights file (.ckpt, .pt, .pth, .bin) holds, read only where the user allows
+    pickles and then only as plain tensors and containers (``weights_only``): a pickle can run code."""
     if not allow_ckpt:
-        raise ModelError(f"{path.name} is a pickle ({path.suffix}) file, which can run code when opened. "
-                         "Use a .safetensors version, or allow .ckpt files in the settings.")
+        raise ModelError(f"{path.name} is a pickle ({path.suffix}) file, which can run code when opened. Allow "
+                         "legacy .ckpt / .pt model files in Preferences to load it (only plain tensors are read), "
+                         "or use a .safetensors version.")
     import pickle
 
     import torch
 
     try:
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
         except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelError(f"model file not found: {path}") from None
     except pickle.UnpicklingError as exc:
         raise ModelError(f"{path.name} holds more than plain tensors and was refused: {exc}") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:
-        raise ModelError(f"{path.name} is not a readable PyTorch checkpoint: {exc}") from None
+        raise ModelError(f"{path.name} is not a readable PyTorch file: {exc}") from None
+
+
+def _read_pickle(path: Path, allow_ckpt: bool) -> dict[str, Any]:
+    import torch
+
+    obj = load_pickle(path, allow_ckpt=allow_ckpt)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
