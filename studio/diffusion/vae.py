@@ -55,8 +55,10 @@ def _fp32_if_needed(vae: Any) -> Iterator[None]:
 def _oom(exc: BaseException) -> bool:
     import torch
 
+    # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError "… can't allocate memory …".
+    text = str(exc).lower()
     return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
+        isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text))
 
 
 def free_memory() -> None:
