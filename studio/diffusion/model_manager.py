@@ -121,16 +121,9 @@ class ModelManager:
         """A textual-inversion embedding file, parsed once (float32 CPU tensors) and kept under the budget."""
         from .embeddings import read_embedding
 
-        key = ("embedding", *_file_key(Path(path)))
-        with self._lock:
-            hit = self._resident.get(key)
-            if hit is not None:
-                self._resident.move_to_end(key)
-                return hit.value
-            value = read_embedding(Path(path))
-            self._resident[key] = _Resident(value, value.nbytes)
-            self._evict(keep=key)
-            return value
+        path = Path(path)
+        return self._cached(("embedding", *_file_key(path)), path.name, lambda: read_embedding(path),
+                            size=lambda v: v.nbytes)
 
     def load_clip_vision(self, path: str | Path, progress: Progress | None = None) -> Any:
         """A CLIP vision encoder: a model folder or a single file (``studio.diffusion.clip_vision``)."""
@@ -154,19 +147,9 @@ class ModelManager:
         """A model made by ``build(path, device=, dtype=, allow_ckpt=, progress=)``, kept like the rest."""
         progress = progress or _quiet
         key = (kind, *_file_key(path), str(self.dtype), str(self.device), "")
-        with self._lock:
-            hit = self._resident.get(key)
-            if hit is not None:
-                self._resident.move_to_end(key)
-                progress(1.0, f"{path.name} already loaded")
-                return hit.value
-            progress(0.0, f"loading {path.name}")
-            value = build(path, device=self.device, dtype=self.dtype, allow_ckpt=self.settings.allow_ckpt,
-                          progress=progress)
-            self._resident[key] = _Resident(value, _value_bytes(value))
-            self._evict(keep=key)
-            progress(1.0, f"loaded {path.name}")
-            return value
+        return self._cached(key, path.name, lambda: build(path, device=self.device, dtype=self.dtype,
+                                                          allow_ckpt=self.settings.allow_ckpt, progress=progress),
+                            progress)
 
     def load_annotator(self, name: str, folder: Path, builder: Callable[[Path, Any, Any, Progress], Any],
                        progress: Progress | None = None) -> Any:
@@ -174,6 +157,33 @@ class ModelManager:
         under the same LRU budget as everything else (the value's ``.model`` module is what is counted)."""
         progress = progress or _quiet
         key = ("annotator", *_file_key(folder), str(self.dtype), str(self.device), name)
+        return self._cached(key, name, lambda: builder(folder, self.device, self.dtype, progress), progress)
+
+    def load_lora(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """A LoRA file's layers (``studio.diffusion.lora.LoraFile``; CPU tensors in the file's dtype),
+        read once per file version and kept under the same LRU budget, so switching back is cheap."""
+        from .lora import read_lora
+
+        path = Path(path)
+        return self._cached(("lora", *_file_key(path)), path.name, lambda: read_lora(path), progress,
+                            size=lambda v: v.nbytes)
+
+    def _load(self, kind: str, path: Path, progress: Progress | None, extra: str = "") -> Any:
+        progress = progress or _quiet
+        key = (kind, *_file_key(path), str(self.dtype), str(self.device), extra)
+
+        def make() -> Any:
+            info = inspect(path) if kind != "taesd" else None
+            if info is not None and info.kind != kind and info.layout != "pickle":
+                raise ModelError(f"{path.name} is a {info.what}, not a {_kind_name(kind)}")
+            return self._build(kind, path, info, progress, extra)
+
+        return self._cached(key, path.name, make, progress)
+
+    def _cached(self, key: tuple, name: str, make: Callable[[], Any], progress: Progress | None = None,
+                size: Callable[[Any], int] = lambda value: _value_bytes(value)) -> Any:
+        """The value resident under ``key``, or ``make()``'s, kept under the memory budget (LRU)."""
+        progress = progress or _quiet
         with self._lock:
             hit = self._resident.get(key)
             if hit is not None:
@@ -181,49 +191,10 @@ class ModelManager:
                 progress(1.0, f"{name} already loaded")
                 return hit.value
             progress(0.0, f"loading {name}")
-            value = builder(folder, self.device, self.dtype, progress)
-            self._resident[key] = _Resident(value, _value_bytes(value))
+            value = make()
+            self._resident[key] = _Resident(value, size(value))
             self._evict(keep=key)
             progress(1.0, f"loaded {name}")
-            return value
-
-    def load_lora(self, path: str | Path, progress: Progress | None = None) -> Any:
-        """A LoRA file's layers (``studio.diffusion.lora.LoraFile``; CPU tensors in the file's dtype),
-        read once per file version and kept under the same LRU budget, so switching back is cheap."""
-        from .lora import read_lora
-
-        progress, path = progress or _quiet, Path(path)
-        key = ("lora", *_file_key(path))
-        with self._lock:
-            hit = self._resident.get(key)
-            if hit is not None:
-                self._resident.move_to_end(key)
-                return hit.value
-            progress(0.0, f"loading {path.name}")
-            value = read_lora(path)
-            self._resident[key] = _Resident(value, value.nbytes)
-            self._evict(keep=key)
-            progress(1.0, f"loaded {path.name}")
-            return value
-
-    def _load(self, kind: str, path: Path, progress: Progress | None, extra: str = "") -> Any:
-        progress = progress or _quiet
-        key = (kind, *_file_key(path), str(self.dtype), str(self.device), extra)
-        with self._lock:
-            hit = self._resident.get(key)
-            if hit is not None:
-                self._resident.move_to_end(key)
-                progress(1.0, f"{path.name} already loaded")
-                return hit.value
-            info = inspect(path) if kind != "taesd" else None
-            if info is not None and info.kind != kind and info.layout != "pickle":
-                raise ModelError(f"{path.name} is a {info.what}, not a {_kind_name(kind)}")
-            progress(0.0, f"loading {path.name}")
-            value = self._build(kind, path, info, progress, extra)
-            nbytes = _value_bytes(value)
-            self._resident[key] = _Resident(value, nbytes)
-            self._evict(keep=key)
-            progress(1.0, f"loaded {path.name}")
             return value
 
     def _build(self, kind: str, path: Path, info: ModelInfo | None, progress: Progress, extra: str) -> Any:
