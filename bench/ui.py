@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.scratch import private_home, scratch_dir
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 _STARTUP_CODE = """
@@ -35,8 +37,8 @@ w.shutdown()
 
 
 def startup_seconds() -> tuple[float, bool]:
+    private_home()
     env = dict(os.environ)
-    env.setdefault("LATENT_STUDIO_HOME", tempfile.mkdtemp(prefix="ls-bench-"))
     best, torch_loaded = float("inf"), False
     for _ in range(3):
         t0 = time.time()
@@ -164,7 +166,7 @@ def _stall_during_run(w, app, graph_builder, trace: Path | None = None, gc_freez
         else:
             gc_pauses.append(time.perf_counter() - gc_start[0])
 
-    stop = Path(tempfile.mkdtemp(prefix="ls-bench-")) / "stop"
+    stop = scratch_dir("ls-bench-") / "stop"
     control = subprocess.Popen([sys.executable, "-c", _CONTROL, str(stop)], stdout=subprocess.PIPE, text=True)
     ticks: list[float] = []
     timer = QTimer()
@@ -247,7 +249,7 @@ def main(argv: list[str]) -> int:
         from studio.diffusion import convert_process
 
         convert_process.MIN_BYTES = sys.maxsize
-    os.environ.setdefault("LATENT_STUDIO_HOME", tempfile.mkdtemp(prefix="ls-bench-"))
+    private_home()
 
     start_s, torch_at_start = startup_seconds() if not args.stall_only else (0.0, False)
     from studio.ui.app import create_app

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.scratch import private_home
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def main() -> int:
     from bench.make_models import ensure_tiny_models
 
     os.environ["LATENT_STUDIO_MODELS"] = str(ensure_tiny_models())
-    os.environ.setdefault("LATENT_STUDIO_HOME", tempfile.mkdtemp(prefix="ls-shot-"))
+    private_home("ls-shot-")
     from studio.core.settings import Settings
     from studio.ui.app import create_app
     from studio.ui.main_window import MainWindow

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,7 +15,11 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["DIFFUSERS_OFFLINE"] = "1"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("LATENT_STUDIO_HOME", tempfile.mkdtemp(prefix="latent-studio-test-home-"))
+if "LATENT_STUDIO_HOME" not in os.environ:
+    # The studio home holds converted-model caches (hundreds of MB): removed when the run ends.
+    _home = tempfile.mkdtemp(prefix="latent-studio-test-home-")
+    atexit.register(shutil.rmtree, _home, ignore_errors=True)
+    os.environ["LATENT_STUDIO_HOME"] = _home
 os.environ.pop("LATENT_STUDIO_MODELS", None)
 os.environ.pop("LATENT_STUDIO_OUTPUT", None)
 
