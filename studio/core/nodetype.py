@@ -109,6 +109,24 @@ class Output:
 
 
 @dataclass(frozen=True)
+class BoxParams:
+    """Which parameters of a node type form a rectangle on the image, for the box editor: the names of
+    its x, y, width and height parameters (image pixels, or fractions 0–1 of the output size when
+    ``relative``) and of the text shown as its label (a phrase or prompt; "" for none)."""
+
+    x: str = "x"
+    y: str = "y"
+    width: str = "width"
+    height: str = "height"
+    label: str = ""
+    relative: bool = False
+
+    @property
+    def names(self) -> tuple[str, str, str, str]:
+        return (self.x, self.y, self.width, self.height)
+
+
+@dataclass(frozen=True)
 class NodeType:
     id: str
     version: str
@@ -138,6 +156,8 @@ class NodeType:
     editor_only: bool = False
     passthrough: bool = False
     source: str = ""
+    # A rectangle the box editor draws and edits (regional prompts, GLIGEN boxes, layout guidance).
+    box: BoxParams | None = None
     _by_name: dict[str, Input] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -280,6 +300,7 @@ def node(
     aliases: Sequence[str] = (),
     editor_only: bool = False,
     passthrough: bool = False,
+    box: BoxParams | None = None,
 ) -> Callable[[Callable[..., Any]], NodeType]:
     """Declare a node type from a function. The result is the ``NodeType``; the registry finds it."""
 
@@ -290,7 +311,7 @@ def node(
             inputs=tuple(inputs), outputs=tuple(outputs), fn=fn, side_effect=side_effect, family=family,
             summary=tuple(summary if summary is not None else [i.name for i in inputs if not i.wire][:3]),
             upgrade=upgrade, fingerprint=fingerprint, check=check, aliases=tuple(aliases),
-            editor_only=editor_only, passthrough=passthrough, source=fn.__module__,
+            editor_only=editor_only, passthrough=passthrough, source=fn.__module__, box=box,
         )
         check_node_type(nt)
         return nt
@@ -334,3 +355,8 @@ def check_node_type(nt: NodeType) -> None:
         fail("a pass-through node has exactly one wire input and one output")
     if nt.editor_only and (nt.wires or nt.outputs):
         fail("an editor-only node has no wires")
+    if nt.box is not None:
+        for name in (*nt.box.names, *([nt.box.label] if nt.box.label else [])):
+            param = nt.input(name)
+            if param is None or param.wire:
+                fail(f"box names {name!r}, which is not a parameter")

@@ -6,7 +6,7 @@ the model manager, so the executor's byte-bounded cache counts them as (almost) 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -85,6 +85,25 @@ class ControlSpec:
     end: float = 1.0
 
 
+@dataclass(frozen=True)
+class Area:
+    """A rectangle of the output: x, y, width, height in image pixels, or in fractions (0–1) of the
+    output's size when ``relative`` (ComfyUI's ConditioningSetAreaPercentage)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    relative: bool = False
+
+    def pixels(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(x, y, width, height) in image pixels for an output of ``height``×``width``."""
+        if not self.relative:
+            return int(self.x), int(self.y), int(self.width), int(self.height)
+        return (round(self.x * width), round(self.y * height), round(self.width * width),
+                round(self.height * height))
+
+
 @dataclass(frozen=True, eq=False)
 class Conditioning:
     """CONDITIONING: prompt embeddings (1, 77·k, D), SDXL's pooled embedding and size/crop
@@ -94,7 +113,17 @@ class Conditioning:
     channels: for inpainting UNets a torch tensor (B or 1, 5, h, w) in latent space = cat([mask at
     latent size, masked-image latents]), as diffusers' inpainting pipelines build it (Paint-by-Example's
     UNet takes cat([masked-image latents, mask]) instead, as its pipeline does). See
-    ``studio.diffusion.denoiser.ConcatChannels``."""
+    ``studio.diffusion.denoiser.ConcatChannels``.
+
+    **Regions.** A conditioning is one *entry* or several (``combined``: the other entries of a
+    Conditioning Combine, each itself without ``combined``); ``entries()`` lists them all. An entry may
+    be limited to an ``area`` and/or a ``mask`` (floats in [0, 1], (H, W) or (1, H, W) at any size:
+    resized to the latent) and weighted by ``strength`` (``mask_strength`` scales the mask); with
+    ``set_area_to_bounds`` the entry is evaluated on the mask's bounding box only. The sampler
+    evaluates every entry on its region and averages the predictions with these weights (ComfyUI's
+    semantics for area and mask conditioning): see ``studio.diffusion.regional``. ``gligen`` holds
+    GLIGEN grounding (phrase + box) for this entry (``studio.diffusion.gligen``).
+    """
 
     family: str
     embeds: Any
@@ -102,16 +131,51 @@ class Conditioning:
     controls: tuple[ControlSpec, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
     concat: Any = None
+    area: Area | None = None
+    mask: Any = None
+    mask_strength: float = 1.0
+    set_area_to_bounds: bool = False
+    strength: float = 1.0
+    gligen: tuple[Any, ...] = ()
+    combined: tuple[Conditioning, ...] = ()
+
+    def entries(self) -> tuple[Conditioning, ...]:
+        """Every entry, this one first, each without ``combined``."""
+        if not self.combined:
+            return (self,)
+        return (replace(self, combined=()), *self.combined)
+
+    @property
+    def regional(self) -> bool:
+        """True when sampling needs the regional evaluation: several entries, or an area or a mask."""
+        return any(e.area is not None or e.mask is not None for e in self.entries()) or bool(self.combined)
+
+    def map_entries(self, fn: Callable[[Conditioning], Conditioning]) -> Conditioning:
+        """``fn`` applied to every entry (as ComfyUI's conditioning nodes apply to each entry of a list)."""
+        return combine(*(fn(e) for e in self.entries()))
 
     def with_control(self, spec: ControlSpec) -> Conditioning:
-        return replace(self, controls=(*self.controls, spec))
+        return self.map_entries(lambda e: replace(e, controls=(*e.controls, spec)))
 
     def __cache_size__(self) -> int:
         size = 0
-        for t in (self.embeds, self.pooled, self.concat):
-            if t is not None:
-                size += t.numel() * t.element_size()
-        return size + sum(int(getattr(c.hint, "nbytes", 0)) for c in self.controls)
+        for entry in self.entries():
+            for t in (entry.embeds, entry.pooled, entry.concat, entry.mask):
+                if t is not None and hasattr(t, "element_size"):
+                    size += t.numel() * t.element_size()
+                elif t is not None:
+                    size += int(getattr(t, "nbytes", 0))
+            size += sum(int(getattr(c.hint, "nbytes", 0)) for c in entry.controls)
+        return size
+
+
+def combine(*conds: Conditioning) -> Conditioning:
+    """One conditioning with every entry of ``conds``, in order (Conditioning Combine)."""
+    entries = [e for c in conds for e in c.entries()]
+    if not entries:
+        raise ValueError("nothing to combine")
+    first, rest = entries[0], entries[1:]
+    return replace(first, combined=tuple(rest)) if rest else first
 
 
 @dataclass(frozen=True, eq=False)
