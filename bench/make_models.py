@@ -185,6 +185,7 @@ EXTRA_WRITERS: list[str] = [
     "bench.make_t2i_adapter:write_t2i_adapters",
     "bench.make_ip_adapter:write_ip_adapters",
     "bench.make_upscale:write_upscale_models",
+    "bench.make_gligen:write_gligen",
 ]
 
 

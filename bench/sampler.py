@@ -7,6 +7,8 @@ supports bf16. ``--controlnet`` adds one ControlNet to both sides. Each of ours 
 pairs with the reference, so the ratios (medians, with their spread) hold on a busy machine.
 ``--inpaint`` instead times our sampler on a latent with a noise mask against the same sampler on
 the plain latent (the reference), so the ratio is what the per-step mask blending costs.
+``--methods`` times a step with each layout method (regional prompts, GLIGEN, layout guidance) against
+a plain step of the same sampler, interleaved in one run (``bench.sampler_methods``).
 """
 
 from __future__ import annotations
@@ -36,16 +38,22 @@ def _ctx(services: Any, frames: list[Any]) -> Any:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench sampler")
-    ap.add_argument("--size", type=int, choices=(256, 512), default=256)
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--repeats", "--pairs", dest="repeats", type=int, default=5,
-                    help="interleaved (reference, ours) pairs per variant")
+    ap.add_argument("--size", type=int, choices=(64, 256, 512), default=256, help="64: for the tiny models")
+    ap.add_argument("--steps", type=int, help="default 4 (2 with --methods)")
+    ap.add_argument("--repeats", "--pairs", dest="repeats", type=int,
+                    help="interleaved (reference, ours) pairs per variant; default 5 (3 with --methods)")
     ap.add_argument("--controlnet", action="store_true")
     ap.add_argument("--inpaint", action="store_true", help="a noise-masked step against a plain one")
+    ap.add_argument("--methods", action="store_true",
+                    help="a step with regional prompts, GLIGEN and layout guidance against a plain one")
+    ap.add_argument("--guidance-iterations", type=int,
+                    help="with --methods: layout guidance's gradient steps per step (default: the node's)")
     ap.add_argument("--sampler", default="euler")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     ap.add_argument("--models", help="a models root with full-size models (default: build random ones)")
     args = ap.parse_args(argv)
+    args.steps = args.steps or (2 if args.methods else 4)
+    args.repeats = args.repeats or (3 if args.methods else 5)
 
     import torch
     from diffusers import StableDiffusionControlNetPipeline, StableDiffusionPipeline
@@ -71,7 +79,8 @@ def main(argv: list[str]) -> int:
     hint[:, size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1.0
 
     def setup(dtype: str) -> dict[str, Any]:
-        mm = ModelManager(Settings(), device=args.device, dtype=dtype, cache_dir=False)
+        # the models root among the folders, for the models a method's node loads by name (GLIGEN)
+        mm = ModelManager(Settings(extra_model_roots=[str(root)]), device=args.device, dtype=dtype, cache_dir=False)
         unet, clip, vae = mm.load_checkpoint(ckpt)
         cn = mm.load_controlnet(cn_file) if args.controlnet and cn_file else None
         with torch.no_grad():
@@ -79,7 +88,7 @@ def main(argv: list[str]) -> int:
         if cn is not None:
             spec = ControlSpec(cn, hint, 1.0, 0.0, 1.0)
             pos, neg = pos.with_control(spec), neg.with_control(spec)
-        return {"unet": unet, "clip": clip, "vae": vae, "cn": cn, "pos": pos, "neg": neg}
+        return {"unet": unet, "clip": clip, "vae": vae, "cn": cn, "pos": pos, "neg": neg, "mm": mm}
 
     def ours(m: dict[str, Any], previews: bool, frames: list[Any], n: int = steps, *,
              masked: bool = False, denoise: float = 1.0) -> Callable[[], None]:
@@ -121,6 +130,8 @@ def main(argv: list[str]) -> int:
         return go
 
     m = setup(base_dtype)
+    if args.methods:
+        return _methods_report(args, m, root, size, steps, cfg, seed, base_dtype)
     if args.inpaint:
         return _inpaint_report(args, m, ours, size, steps, cfg, base_dtype)
     frames: list[Any] = []
@@ -174,4 +185,37 @@ def _inpaint_report(args: Any, m: dict[str, Any], ours: Callable[..., Callable[[
           f"{torch.get_num_threads()}; medians of {args.repeats} interleaved pairs, ratio = masked / plain")
     print(f"plain step (reference):   {p.reference_s / steps:8.3f} s/step")
     print(f"inpainting step (mask):   {p.ours_s / steps:8.3f} s/step   {p.describe()}  (target <= 1.05)")
+    return 0
+
+
+def _methods_report(args: Any, m: dict[str, Any], root: Path, size: int, steps: int, cfg: float, seed: int,
+                    dtype: str) -> int:
+    """Each layout method's step against a plain step (``bench.sampler_methods``)."""
+    import torch
+
+    from bench.sampler_methods import Base, report
+    from studio.core.registry import default_registry
+    from studio.core.services import RunServices
+    from studio.core.settings import Settings
+    from studio.diffusion.values import Latent
+
+    registry = default_registry()
+    node = registry["sample.sampler"]
+    services = RunServices(settings=Settings(preview="none", extra_model_roots=[str(root)]),
+                           models_provider=lambda: m["mm"])
+    latent = Latent("sd15", torch.zeros(1, 4, size // 8, size // 8))
+
+    def run(model: Any, positive: Any, negative: Any) -> Callable[[], None]:
+        def go() -> None:  # no no_grad here: layout guidance takes gradients (the sampler turns them off)
+            node.fn(_ctx(services, []), model=model, positive=positive, negative=negative, latent=latent,
+                    seed=seed, steps=steps, cfg=cfg, sampler=args.sampler, scheduler="normal", denoise=1.0)
+
+        return go
+
+    base = Base(m["unet"], m["clip"], m["pos"], m["neg"], size, steps, root, lambda: _ctx(services, []), registry,
+                guidance_iterations=args.guidance_iterations, random_size=None if args.models else "full")
+    label = f"{size}x{size}, {steps} steps, {args.sampler}, cfg {cfg}, {args.device} {dtype}, torch threads " \
+            f"{torch.get_num_threads()}; medians of {args.repeats} interleaved pairs, ratio = method / plain"
+    for line in report(base, run, args.repeats, label):
+        print(line)
     return 0

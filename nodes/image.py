@@ -6,6 +6,7 @@ import io
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
@@ -67,6 +68,43 @@ def _decode(path: Path, what: str, convert: Callable[[Any], _T]) -> _T:
             return convert(ImageOps.exif_transpose(src))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise NodeFailure(f"cannot read {what} {path}: {exc}") from None
+
+
+@lru_cache(maxsize=256)
+def _header_problem(path: str, size: int, mtime_ns: int, what: str) -> str | None:
+    """What loading would refuse, read from the file's header only: not an image, or too many pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            src = Image.open(path)
+        with src:
+            _check_pixel_budget(Path(path), src.size)
+    except NodeFailure as exc:
+        return str(exc)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        return f"cannot read {what} {Path(path)}: {exc}"
+    return None
+
+
+def _image_check(params: Mapping[str, Any], services: Any) -> list[tuple[str | None, str]]:
+    # A file that is there but is no image is a problem before running; a missing one is left to the
+    # run's pre-flight (studio.app.preflight), which says where it looked.
+    found: list[tuple[str | None, str]] = []
+    for what in ("image", "mask"):
+        value = params.get(what)
+        if not isinstance(value, str) or not value:
+            continue
+        try:
+            path = resolve_file(value, services.search_dirs, what)
+            st = path.stat()
+        except (NodeFailure, OSError):
+            continue
+        problem = _header_problem(str(path), st.st_size, st.st_mtime_ns, what)
+        if problem:
+            found.append((what, problem))
+    return found
 
 
 def _has_alpha(im: Any) -> bool:
@@ -145,6 +183,7 @@ def save_mask(mask: np.ndarray, path: str | os.PathLike[str], *, exclusive: bool
                          "alpha), looked up like the image; empty: the image's own transparent parts")],
     outputs=[Out("image", "IMAGE"), Out("mask", "MASK")],
     fingerprint=_image_fingerprint,
+    check=_image_check,
     aliases=("LoadImage",),
 )
 def load_image(ctx: NodeContext, image: str, mask: str = "") -> tuple[np.ndarray, np.ndarray]:

@@ -86,4 +86,6 @@ def inpaint_conditioning(ctx: NodeContext, positive: Any, negative: Any, vae: An
     if noise_mask:
         latent = replace(latent, noise_mask=torch.from_numpy(m))
     ctx.preview(mask_overlay(image, m), -1)
-    return replace(positive, concat=concat), replace(negative, concat=concat), latent
+    # Every entry of a combined prompt gets the inpainting channels.
+    return (positive.map_entries(lambda e: replace(e, concat=concat)),
+            negative.map_entries(lambda e: replace(e, concat=concat)), latent)

@@ -19,12 +19,17 @@ from studio.core.nodetype import File, Float, Out, Wire, node
 from studio.core.services import RunServices
 from studio.diffusion.families import FAMILY_NAMES, text_encoder_names
 from studio.diffusion.lora import LoraFile, LoraPatch, Targets, lora_targets
-from studio.diffusion.lora_keys import lora_family
+from studio.diffusion.lora_keys import inspect_lora, lora_family
 from studio.diffusion.model_folders import resolve
 from studio.diffusion.values import TextEncoder, UNetModel
 
 TEXT_PARTS = ("text_encoder", "text_encoder_2")
 LORA_TIP = "A LoRA, LoCon, LoHa or LoKr .safetensors file (kohya/A1111 or diffusers/PEFT layout)"
+
+
+def _lora_file(path: Path) -> None:
+    """What reading the LoRA refuses from its header alone (another kind of file, an unknown layout)."""
+    inspect_lora(path)
 
 
 def _lora_family(params: Mapping[str, Any], services: RunServices) -> str | None:
@@ -44,7 +49,7 @@ def _strength(name: str, what: str) -> Any:
     outputs=[Out("model", "MODEL[$F]"), Out("clip", "CLIP[$F]")],
     family=_lora_family,
     fingerprint=_fingerprint("lora", "loras"),
-    check=_check("lora", "loras"),
+    check=_check("lora", "loras", _lora_file),
     summary=["lora", "strength_model", "strength_clip"],
     aliases=("LoraLoader",),
 )
@@ -66,7 +71,7 @@ def load_lora(ctx: NodeContext, model: UNetModel, clip: TextEncoder, lora: str, 
     outputs=[Out("model", "MODEL[$F]")],
     family=_lora_family,
     fingerprint=_fingerprint("lora", "loras"),
-    check=_check("lora", "loras"),
+    check=_check("lora", "loras", _lora_file),
     summary=["lora", "strength_model"],
     aliases=("LoraLoaderModelOnly",),
 )

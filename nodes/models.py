@@ -7,12 +7,15 @@ connection is refused before anything loads. Loading goes through the run's mode
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from studio.core.context import NodeContext
 from studio.core.nodetype import File, Out, node
 from studio.core.services import RunServices
-from studio.diffusion.families import family_of
+from studio.diffusion.errors import ModelError
+from studio.diffusion.families import PICKLE_SUFFIXES, family_of, inspect
 from studio.diffusion.model_folders import name_problem, resolve
 from studio.diffusion.values import ControlNet, T2IAdapterModel, TextEncoder, UNetModel, VAEModel
 
@@ -35,11 +38,55 @@ def _fingerprint(param: str, folder: str) -> Callable[[Mapping[str, Any], RunSer
     return fingerprint
 
 
-def _check(param: str, folder: str) -> Callable[[Mapping[str, Any], RunServices], list[tuple[str | None, str]]]:
-    # A name that can never be a model (it leaves the model folders) is a problem before running.
+FileCheck = Callable[[Path], None]  # raises ModelError saying why loading the file would be refused
+
+
+def header_kind(kind: str) -> FileCheck:
+    """What the model manager refuses before building a ``kind`` model, read from the header alone
+    (a VAE chosen as a checkpoint, say); a pickle is told only once loaded (the user's opt-in to
+    pickles is a setting: the run's pre-flight, studio.app.preflight, checks that)."""
+    def check(path: Path) -> None:
+        from studio.diffusion.model_manager import _kind_name
+
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            return
+        info = inspect(path)
+        if info.kind == "t2i_adapter" and kind == "controlnet":
+            return  # Load ControlNet loads the T2I-Adapter a file is
+        if info.kind != kind:
+            raise ModelError(f"{path.name} is a {info.what}, not a {_kind_name(kind)}")
+
+    return check
+
+
+@lru_cache(maxsize=512)
+def _file_problem(check: FileCheck, path: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        check(Path(path))
+    except ModelError as exc:
+        return str(exc)
+    except (OSError, ValueError, RecursionError) as exc:  # a hostile file must not break validation
+        return f"{Path(path).name} cannot be read: {type(exc).__name__}"
+    return None
+
+
+def _check(param: str, folder: str, file_check: FileCheck | None = None
+           ) -> Callable[[Mapping[str, Any], RunServices], list[tuple[str | None, str]]]:
+    # A name that can never be a model (it leaves the model folders), or a file that is there but that
+    # loading would refuse (``file_check``: a file of another kind), is a problem before running. A
+    # missing file is left to the run's pre-flight (studio.app.preflight), which says where it looked.
     def check(params: Mapping[str, Any], services: RunServices) -> list[tuple[str | None, str]]:
-        problem = name_problem(list(services.model_roots), folder, str(params.get(param) or ""))
-        return [(param, problem)] if problem else []
+        roots, name = list(services.model_roots), str(params.get(param) or "")
+        problem = name_problem(roots, folder, name)
+        if problem or not name or file_check is None:
+            return [(param, problem)] if problem else []
+        try:
+            path = resolve(roots, folder, name)
+            st = path.stat()
+        except (ModelError, OSError):
+            return []
+        found = _file_problem(file_check, str(path), st.st_size, st.st_mtime_ns)
+        return [(param, found)] if found else []
 
     return check
 
@@ -51,8 +98,8 @@ def _check(param: str, folder: str) -> Callable[[Mapping[str, Any], RunServices]
     outputs=[Out("model", "MODEL[$F]"), Out("clip", "CLIP[$F]"), Out("vae", "VAE[$F]")],
     family=_family("checkpoint", "checkpoints", "checkpoint"),
     fingerprint=_fingerprint("checkpoint", "checkpoints"),
-    check=_check("checkpoint", "checkpoints"),
-    aliases=("CheckpointLoaderSimple",),
+    check=_check("checkpoint", "checkpoints", header_kind("checkpoint")),
+    aliases=("CheckpointLoaderSimple", "CheckpointLoader"),
 )
 def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextEncoder, VAEModel]:
     """Load a checkpoint's denoising UNet, text encoder(s) and VAE."""
@@ -67,7 +114,7 @@ def load_checkpoint(ctx: NodeContext, checkpoint: str) -> tuple[UNetModel, TextE
     outputs=[Out("vae", "VAE[$F]")],
     family=_family("vae", "vae", "vae"),
     fingerprint=_fingerprint("vae", "vae"),
-    check=_check("vae", "vae"),
+    check=_check("vae", "vae", header_kind("vae")),
     aliases=("VAELoader",),
 )
 def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
@@ -84,7 +131,7 @@ def load_vae(ctx: NodeContext, vae: str) -> VAEModel:
     outputs=[Out("control_net", "CONTROL_NET[$F]")],
     family=_family("controlnet", "controlnet", "controlnet"),
     fingerprint=_fingerprint("controlnet", "controlnet"),
-    check=_check("controlnet", "controlnet"),
+    check=_check("controlnet", "controlnet", header_kind("controlnet")),
     aliases=("ControlNetLoader",),
 )
 def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet | T2IAdapterModel:
@@ -102,7 +149,7 @@ def load_controlnet(ctx: NodeContext, controlnet: str) -> ControlNet | T2IAdapte
     outputs=[Out("control_net", "CONTROL_NET[$F]")],
     family=_family("t2i_adapter", "controlnet", "t2i_adapter"),
     fingerprint=_fingerprint("t2i_adapter", "controlnet"),
-    check=_check("t2i_adapter", "controlnet"),
+    check=_check("t2i_adapter", "controlnet", header_kind("t2i_adapter")),
     aliases=("T2IAdapterLoader",),
 )
 def load_t2i_adapter(ctx: NodeContext, t2i_adapter: str) -> T2IAdapterModel:

@@ -12,17 +12,30 @@ from studio.core.context import NodeContext, NodeFailure
 from studio.core.imaging import check_image, check_mask, match_batches, resize_mask
 from studio.core.nodetype import Choice, File, Float, Int, Out, Seed, SeedControl, Wire, node
 from studio.core.services import RunServices
+from studio.diffusion.errors import ModelError
 from studio.diffusion.model_folders import name_problem, resolve
-from studio.diffusion.paint_by_example import COMPONENTS
+from studio.diffusion.paint_by_example import COMPONENTS, check_folder
 from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
 
 CELL = 8  # pixels per latent cell
 
 
 def _check(params: Mapping[str, Any], services: RunServices) -> list[tuple[str | None, str]]:
-    # A name that leaves the model folders is a problem before anything runs.
-    problem = name_problem(list(services.model_roots), "checkpoints", str(params.get("model") or ""))
-    return [("model", problem)] if problem else []
+    # A name that leaves the model folders, or what is there but is no Paint-by-Example folder, is a
+    # problem before anything runs (a missing one is left to the run's pre-flight, studio.app.preflight).
+    roots, name = list(services.model_roots), str(params.get("model") or "")
+    problem = name_problem(roots, "checkpoints", name)
+    if problem or not name:
+        return [("model", problem)] if problem else []
+    try:
+        path = resolve(roots, "checkpoints", name)
+    except (ModelError, OSError):
+        return []
+    try:
+        check_folder(path)
+    except ModelError as exc:
+        return [("model", str(exc))]
+    return []
 
 
 def _fingerprint(params: Mapping[str, Any], services: RunServices) -> Any:

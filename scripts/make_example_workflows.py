@@ -216,9 +216,25 @@ EXAMPLES: dict[str, Callable[[Graph], None]] = {
 }
 
 
+# Examples whose builders live in their own scripts (they use the helpers above).
+EXAMPLE_SCRIPTS = ("example_regional_prompts", "example_gligen_boxes", "example_layout_guidance")
+
+
+def all_examples() -> dict[str, Callable[[Graph], None]]:
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    found = dict(EXAMPLES)
+    for module_name in EXAMPLE_SCRIPTS:
+        module = importlib.import_module(module_name)
+        found[module.FLOW] = module.build
+    return found
+
+
 def main() -> None:
     reg = default_registry()
-    for name, build in EXAMPLES.items():
+    for name, build in all_examples().items():
         g = Graph(reg)
         build(g)
         save(g, OUT / f"{name}.json")

@@ -45,9 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a workflow and list every problem")
     val.add_argument("flow")
 
-    imp = sub.add_parser("import", help="convert a ComfyUI workflow (JSON or PNG) or A1111 PNG/text "
+    imp = sub.add_parser("import", help="convert a ComfyUI workflow (JSON, PNG or WebP) or A1111 PNG/JPEG/WebP/text "
                                         "into a Latent Studio workflow")
-    imp.add_argument("source", help="ComfyUI UI or API .json, a PNG made by ComfyUI or A1111, or a "
+    imp.add_argument("source", help="ComfyUI UI or API .json, a PNG or WebP made by ComfyUI, a PNG, JPEG or WebP "
+                                    "made by A1111, or a "
                                     "parameters .txt")
     imp.add_argument("-o", "--output", required=True, metavar="OUT.json", help="where to write the workflow")
 
@@ -223,11 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--sweep needs at least one value")
         variants = [(node, decl, _coerce(graph, node, decl, v.strip())) for v in values]
 
-    problems = [p for p in graph.validate() if p.severity == "error"]
-    if problems:
-        _print_problems(problems)
-        raise UsageError(f"{args.flow}: the workflow has {len(problems)} problem(s)")
-    _check_models(session)
+    _preflight(session, args.flow)
+    _record_models(session)
 
     listener = _RunPrinter(graph, as_json=args.json)
     session.listeners.append(listener)
@@ -292,17 +290,26 @@ class _Interruptible:
         signal.signal(signal.SIGINT, self.previous or signal.default_int_handler)
 
 
-def _check_models(session: Any) -> None:
-    """Before a headless run: renamed models found by SHA-256, missing ones exit 2 naming them, and
-    the models table (file, kind, family, size, SHA-256) filled in for the PNGs the run writes."""
-    from studio.diffusion.model_refs import missing_models, refresh_models_table
+def _preflight(session: Any, flow: str) -> None:
+    """Before a headless run, what ``validate`` checks (``studio.app.preflight``): renamed models found
+    by SHA-256 are used (noted on stderr); any error exits 2, naming every problem."""
+    from studio.app.preflight import preflight
+
+    result = preflight(session.graph, session.lookup_services(), find_renamed=True)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    errors = result.errors
+    if errors:
+        _print_problems(errors)
+        models = f"; {result.missing_models} model(s) used by the workflow cannot be found" if result.missing_models else ""
+        raise UsageError(f"{flow}: the workflow has {len(errors)} problem(s){models}")
+
+
+def _record_models(session: Any) -> None:
+    """The models table (file, kind, family, size, SHA-256) filled in for the PNGs the run writes."""
+    from studio.diffusion.model_refs import refresh_models_table
 
     graph, settings = session.graph, session.settings
-    missing = missing_models(graph, settings)
-    if missing:
-        for line in missing:
-            print(f"missing model: {line}", file=sys.stderr)
-        raise UsageError(f"{len(missing)} model(s) used by the workflow cannot be found")
     shown: set[str] = set()
 
     def progress(name: str, done: int, total: int) -> None:
@@ -363,11 +370,17 @@ def _report(graph: Any, summary: Any, run_no: int, as_json: bool) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    graph = _open(_session(), args.flow)
-    problems = graph.validate()
-    for p in problems:
+    from studio.app.preflight import preflight
+
+    session = _session()
+    graph = _open(session, args.flow)
+    # The checks `run` makes before it executes anything, renamed models found as it finds them.
+    result = preflight(graph, session.lookup_services(), find_renamed=True)
+    for note in result.notes:
+        print(f"note: {note}")
+    for p in result.problems:
         print(f"{p.severity}: {p}")
-    errors = [p for p in problems if p.severity == "error"]
+    errors = result.errors
     if errors:
         print(f"{args.flow}: {len(errors)} problem(s)")
         return EXIT_BAD_INPUT

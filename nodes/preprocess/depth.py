@@ -23,7 +23,8 @@ MODELS = ("depth-anything-v2-small", "depth-anything-v2-base", "depth-anything-v
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["model", "detect_resolution"],
-    aliases=("DepthAnythingPreprocessor", "MiDaS-DepthMapPreprocessor"),
+    aliases=("DepthAnythingPreprocessor", "DepthAnythingV2Preprocessor", "MiDaS-DepthMapPreprocessor",
+             "Zoe-DepthMapPreprocessor", "Zoe_DepthAnythingPreprocessor", "LeReS-DepthMapPreprocessor"),
 )
 def depth(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: int) -> np.ndarray:
     """Estimate depth and normalise it to a grey hint: near is white, far is black."""

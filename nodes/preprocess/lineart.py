@@ -20,7 +20,8 @@ from .common import detect_resolution, each_frame
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["detect_resolution", "line_width"],
-    aliases=("LineArtPreprocessor",),
+    aliases=("LineArtPreprocessor", "LineartStandardPreprocessor", "AnimeLineArtPreprocessor",
+             "Manga2Anime_LineArt_Preprocessor"),
 )
 def lineart(ctx: NodeContext, image: np.ndarray, detect_resolution: int, line_width: float,
             strength: float) -> np.ndarray:

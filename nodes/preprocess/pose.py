@@ -33,7 +33,7 @@ MODELS = ("vitpose-base-simple", "vitpose-base")
     ],
     outputs=[Out("image", "IMAGE"), Out("pose", "POSE")],
     summary=["model", "keypoint_threshold"],
-    aliases=("OpenposePreprocessor",),
+    aliases=("OpenposePreprocessor", "DWPreprocessor"),
 )
 def pose(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: int, person_threshold: float,
          keypoint_threshold: float, max_people: int) -> tuple[np.ndarray, Any]:

@@ -21,7 +21,8 @@ from .common import detect_resolution, each_frame
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["threshold", "thickness"],
-    aliases=("ScribblePreprocessor",),
+    aliases=("ScribblePreprocessor", "FakeScribblePreprocessor", "Scribble_XDoG_Preprocessor",
+             "Scribble_PiDiNet_Preprocessor"),
 )
 def scribble(ctx: NodeContext, image: np.ndarray, detect_resolution: int, threshold: float,
              thickness: int) -> np.ndarray:

@@ -22,7 +22,7 @@ MODELS = ("upernet-convnext-small", "segformer-b0-ade", "segformer-b4-ade", "one
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["model", "detect_resolution"],
-    aliases=("OneFormer-ADE20K-SemSegPreprocessor", "UniFormer-SemSegPreprocessor"),
+    aliases=("OneFormer-ADE20K-SemSegPreprocessor", "UniFormer-SemSegPreprocessor", "SemSegPreprocessor"),
 )
 def segmentation(ctx: NodeContext, image: np.ndarray, model: str, detect_resolution: int) -> np.ndarray:
     """Label every pixel with one of the 150 ADE20K classes and paint it in that class's colour."""

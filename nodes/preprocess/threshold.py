@@ -21,6 +21,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
     ],
     outputs=[Out("image", "IMAGE")],
     summary=["threshold", "invert"],
+    aliases=("BinaryPreprocessor", "ScribblePreprocessor"),
 )
 def threshold(ctx: NodeContext, image: np.ndarray, threshold: float, invert: bool) -> np.ndarray:
     """Black-and-white image from the brightness of each pixel."""

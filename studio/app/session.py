@@ -10,6 +10,7 @@ thread, or the command line in its own thread), so listeners may be called from 
 from __future__ import annotations
 
 import logging
+import os
 import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from studio.core.settings import Settings, resources_dir
 from studio.core.workflow import save as save_workflow
 
 from . import events as sev
+from .preflight import checked_snapshot, preflight
 from .queue import Job, Result, RunQueue
 from .run_services import ModelManagers, build_run_services
 from .seeds import migrate_seed_modes, seed_changes, seed_params
@@ -49,7 +51,9 @@ class Session:
         self.settings = settings or Settings.load()
         self.models = models or ModelManagers()
         self.executor = executor or Executor()
-        self.output_dir = Path(output_dir) if output_dir else None  # chosen on the command line
+        # Chosen on the command line; made absolute here, against the folder it was given in, so that
+        # the paths a run reports are whole and nothing joins a relative folder onto itself again.
+        self.output_dir = Path(os.path.abspath(Path(output_dir).expanduser())) if output_dir else None
         self.queue = RunQueue()
         self.rng = rng or random.Random()
         self.listeners: list[Listener] = []
@@ -130,7 +134,8 @@ class Session:
         return target
 
     def validate(self) -> list[Problem]:
-        return self.graph.validate()
+        """Every problem a run would refuse to start with (``studio.app.preflight``), and warnings."""
+        return preflight(self.graph, self.lookup_services()).problems
 
     # -- settings and services ------------------------------------------------------------------
     def apply_settings(self, settings: Settings) -> None:
@@ -160,13 +165,15 @@ class Session:
         targets = list(targets) if targets is not None else None
         jobs = []
         for _ in range(max(1, count)):
-            snap = self.graph.snapshot(targets)
+            services = self.run_services()
+            # Nodes whose files a run cannot find fail with the pre-flight's message, unrun.
+            snap = checked_snapshot(self.graph.snapshot(targets), self.graph, services)
             seeds = [f"{p} {snap.nodes[n].params.get(p)}" for n, p, _ in seed_params(self.graph) if n in snap.nodes]
             label = ", ".join(seeds)
             if targets is not None:
                 label = "up to " + ", ".join(self.graph.title_of(t) for t in targets if t in self.graph.nodes) + (
                     f" ({label})" if label else "")
-            job = self.queue.add(snap, self.run_services(), label=label,
+            job = self.queue.add(snap, services, label=label,
                                  workflow_path=str(self.path) if self.path else None)
             jobs.append(job)
             self.advance_seeds(set(snap.nodes))

@@ -28,8 +28,18 @@ NAMESPACE = uuid.UUID("0f4e9c3a-52b1-4d7e-8a0c-9b6f2e1d7c55")
 MAX_TEXT = 1024 * 1024
 # A tag ends at the first ">"; it never holds a "<", so a text full of unclosed tags is scanned once.
 _MODEL_HASH_SUFFIX = re.compile(r"\[[0-9a-fA-F]+\]\Z")
-_HINT_NOTE = ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
-              "output's aspect ratio first): crop hint images to the output's shape for the same result")
+# sd-webui-controlnet's resize modes: the names of its three generations and its API's numbers → what it
+# does with a hint whose aspect ratio is not the output's. Ours stretches the hint ("Just Resize").
+_RESIZE_MODES = {"just resize": "stretch", "resize": "stretch", "0": "stretch",
+                 "crop and resize": "crop", "scale to fit (inner fit)": "crop", "inner fit": "crop", "1": "crop",
+                 "resize and fill": "fill", "envelope (outer fit)": "fill", "outer fit": "fill", "2": "fill"}
+_HINT_NOTES = {
+    "crop": ("ControlNet hints are stretched to the output size (A1111's 'Crop and Resize' crops them to the "
+             "output's aspect ratio first): crop hint images to the output's shape for the same result"),
+    "fill": ("ControlNet hints are stretched to the output size (A1111's 'Resize and Fill' fits them inside the "
+             "output and fills the border): pad hint images to the output's shape for the same result"),
+}
+_HEX = re.compile(r"[0-9a-fA-F]{1,64}")
 # What A1111 writes for an img2img run with a mask (older and newer names of the same settings).
 INPAINT_KEYS = ("Mask blur", "Inpaint area", "Masked content", "Inpainting fill", "Mask mode", "Masked area padding")
 _FILLS = {"fill": "fill", "0": "fill", "original": "original", "1": "original", "latent noise": "latent noise",
@@ -182,9 +192,12 @@ class _Build:
                 self.link(*vae_src, encode, "vae")
                 latent = (encode, "latent")
         else:
-            if any(k in v for k in INPAINT_KEYS):
+            if any(k in v for k in INPAINT_KEYS if k != "Mask blur"):
                 self.report.unmapped("inpainting settings without an image-to-image run (no denoising strength, or "
                                      "a hires fix) are not carried over")
+            elif "Mask blur" in v:  # a leftover of the form, not a sign of inpainting: no mask was used
+                self.report.info(f"'Mask blur: {v['Mask blur'][:20]}' without an image-to-image run has no effect; "
+                                 "ignored")
             empty = self.add("latent", "latent.empty", {"width": width, "height": height,
                                                         "batch": self.whole("Batch size", 1)})
             latent = (empty, "latent")
@@ -215,9 +228,10 @@ class _Build:
             self.report.unmapped("no 'Model:' in the text: choose the checkpoint in Load Checkpoint")
             return ""
         file = name if name.lower().endswith((".safetensors", ".ckpt")) else f"{name}.safetensors"
-        digest = self.v.get("Model hash")
+        digest = (self.v.get("Model hash") or "").strip()
+        digest = digest if _HEX.fullmatch(digest) else ""  # a hash, or nothing: never the text after it
         self.report.approximated(f"checkpoint file name guessed from 'Model: {name}'"
-                                 + (f" (hash {digest.strip()})" if digest else ""))
+                                 + (f" (hash {digest})" if digest else ""))
         return file
 
     def prompt(self, text: str) -> str:
@@ -378,9 +392,17 @@ class _Build:
             mode = unit.get("control mode", "Balanced")
             if mode.strip().lower() not in ("balanced", "0"):
                 self.report.approximated(f"{where}: control mode {mode!r} is not available; balanced is used")
-            if unit.get("resize mode", "Crop and Resize").strip().lower() not in ("just resize", "0"):
-                self.report.approximated(_HINT_NOTE)
+            self.note_resize_mode(unit, where)
         return cond
+
+    def note_resize_mode(self, unit: dict[str, str], where: str) -> None:
+        mode = unit.get("resize mode", "Crop and Resize")  # the extension's default
+        kind = _RESIZE_MODES.get(mode.strip().lower())
+        if kind is None:
+            self.report.approximated(f"{where}: resize mode {mode[:40]!r} is unknown; the hint is stretched to the "
+                                     "output size")
+        elif kind in _HINT_NOTES:
+            self.report.approximated(_HINT_NOTES[kind])
 
     def unit_number(self, unit: dict[str, str], key: str, default: float, where: str) -> float:
         raw = unit.get(key)

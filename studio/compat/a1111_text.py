@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-_KEY = re.compile(r"^\w[\w \-/+.()]*$")
 _UNIT_KEY = re.compile(r"^ControlNet(?: |-)?(\d{0,3})$")  # a unit number; A1111 has a handful
 _OLD_UNIT_KEY = re.compile(r"^ControlNet(?:-(\d{1,3}))? (.+)$")
+_HASH = re.compile(r"[0-9a-fA-F]{8,64}")  # A1111's short and full hashes
 _KNOWN = ("Steps", "Sampler", "CFG scale", "Seed", "Size")
 # Keys with a comma of their own, which would split them, → the names A1111 uses for them now.
 _COMMA_KEYS = {"Only masked padding, pixels:": "Masked area padding:"}
@@ -59,12 +59,21 @@ def split_pairs(line: str) -> dict[str, str]:
     for part in parts:
         key, sep, value = part.strip().partition(":")
         key = key.strip()
-        if sep and _KEY.match(key):
+        if sep and last is not None and _hash_entry(last, value):
+            pieces[last].append(part)  # "Lora hashes: a: 1f2e3d4c5b6a, b: …" written without quotes
+        elif sep and key:
+            # A key of any characters is a field of its own, never part of the value before it.
             last = key
             pieces.setdefault(key, [_unquote(value.strip())])
         elif last is not None and part.strip():
             pieces[last].append(part)  # an unquoted value that contains a comma
     return {key: ",".join(values) for key, values in pieces.items()}
+
+
+def _hash_entry(last: str, value: str) -> bool:
+    """Whether ``name: value`` continues an unquoted list of hashes (``Lora hashes``, ``TI hashes``)."""
+    value = value.strip()
+    return last.lower().endswith("hashes") and bool(_HASH.fullmatch(value)) and not value.isdigit()
 
 
 def _unquote(value: str) -> str:

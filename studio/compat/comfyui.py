@@ -21,6 +21,9 @@ from studio.core.workflow import MAX_NODES
 from . import comfyui_core_nodes as core
 from . import comfyui_masks as masks
 from .comfyui_adapters import TRANSLATORS as ADAPTER_TRANSLATORS
+from .comfyui_core_more import TRANSLATORS as CORE_MORE_TRANSLATORS
+from .comfyui_gligen import TRANSLATORS as GLIGEN_TRANSLATORS
+from .comfyui_groups import expand_group_nodes
 from .comfyui_parse import (
     BYPASSED,
     MUTED,
@@ -33,10 +36,14 @@ from .comfyui_parse import (
     parse_ui,
     resolve,
 )
+from .comfyui_preprocessors import TRANSLATORS as PREPROCESSOR_TRANSLATORS
+from .comfyui_regions import TRANSLATORS as REGION_TRANSLATORS
 from .comfyui_schema import SPECS
+from .comfyui_sdxl import TRANSLATORS as SDXL_TRANSLATORS
 from .comfyui_upscale import TRANSLATORS as UPSCALE_TRANSLATORS
 from .jsonsafe import Reader, check_plain
 from .layout import auto_layout
+from .node_packs import pack_note
 from .report import ImportReport
 from .sigmas import step_fraction
 
@@ -72,9 +79,11 @@ def import_comfyui(data: Any, registry: Registry, *, source: str | None = None,
     data = r.obj(data, "$")
     if isinstance(data.get("prompt"), dict) and "class_type" not in data["prompt"]:
         data = data["prompt"]  # the body of a request to ComfyUI's /prompt endpoint
+    group_notes: list[tuple[str, str]] = []
     if is_ui(data):
         version = data.get("version")
         kind = "UI workflow" + (f", schema {version}" if isinstance(version, int | float | str) else "")
+        data, group_notes = expand_group_nodes(data, r)
         doc = parse_ui(data, r)
     elif is_api(data):
         kind = "API prompt"
@@ -85,6 +94,8 @@ def import_comfyui(data: Any, registry: Registry, *, source: str | None = None,
     if len(doc.nodes) > MAX_NODES:
         raise r.fail("$", f"more than {MAX_NODES} nodes")
     report = ImportReport(f"ComfyUI ({kind})")
+    for note_kind, text in group_notes:
+        report.add(note_kind, text)
     if isinstance(data.get("definitions"), dict) and data["definitions"].get("subgraphs"):
         report.unmapped("subgraphs are not expanded: each subgraph node is kept as a placeholder")
     nodes = resolve(doc, report)
@@ -369,7 +380,8 @@ class _Builder:
 def _placeholder(b: _Builder, c: CNode) -> str:
     spec = SPECS.get(c.class_type)
     if spec is None:
-        b.report.unmapped(f"{c.label}: unknown node type; kept as a placeholder with its values and wires")
+        b.report.unmapped(f"{c.label}: unknown node type; kept as a placeholder with its values and wires"
+                          f"{pack_note(c.class_type)}")
     params = {k: v for k, v in c.values.items() if k != "upload"}
     if c.raw_widgets is not None:
         params["widgets_values"] = c.raw_widgets
@@ -475,6 +487,11 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     "CLIPSetLastLayer": core.clip_set_last_layer,
     **ADAPTER_TRANSLATORS,
     **UPSCALE_TRANSLATORS,
+    **PREPROCESSOR_TRANSLATORS,
+    **CORE_MORE_TRANSLATORS,
+    **GLIGEN_TRANSLATORS,
+    **REGION_TRANSLATORS,
+    **SDXL_TRANSLATORS,
     "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
     "UltimateSDUpscale": _Unsupported("Ultimate SD Upscale repaints tiles one by one, which no node here does; "
                                       "Upscale Image (using Model), VAE Encode (Tiled), the Tiled Sampler and VAE "

@@ -189,7 +189,9 @@ def _name_widgets(node: CNode, values: Any, path: str, r: Reader) -> None:
         node.raw_widgets = list(values)
         return
     i = 0
-    for name, _default in spec.widgets:
+    # Every seed followed by its slot: whatever that slot holds (but a number) is the control.
+    every_control = len(values) == len(spec.widgets) + len(spec.seeds)
+    for k, (name, _default) in enumerate(spec.widgets):
         if i >= len(values):
             break
         node.values[name] = values[i]
@@ -197,13 +199,25 @@ def _name_widgets(node: CNode, values: Any, path: str, r: Reader) -> None:
         i += 1
         if name in spec.seeds and i < len(values):
             # The front end's "control after generate" follows the seed: no value of the node, but the
-            # seed policy. Old files stored a flag ("randomize" or not).
-            control = values[i]
-            mode = (("randomize" if control else "fixed") if isinstance(control, bool)
-                    else control if isinstance(control, str) and control in CONTROL_AFTER_GENERATE else None)
-            if mode is not None:
-                node.seed_controls[name] = mode
+            # seed policy. Old front ends stored a flag (true: "randomize").
+            following = spec.widgets[k + 1][1] if k + 1 < len(spec.widgets) else None
+            value = values[i]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if (every_control and not number) or _is_control(value, following):
+                control = values[i]
+                if isinstance(control, bool):
+                    node.seed_controls[name] = "randomize" if control else "fixed"
+                elif isinstance(control, str) and control in CONTROL_AFTER_GENERATE:
+                    node.seed_controls[name] = control
                 i += 1
+
+
+def _is_control(value: Any, following: Any) -> bool:
+    """Whether a value after a seed is its "control after generate" slot rather than the next widget
+    (whose default is ``following``): a flag, nothing, a known mode, or text where no text belongs."""
+    if value is None or isinstance(value, bool):
+        return True
+    return isinstance(value, str) and (value in CONTROL_AFTER_GENERATE or not isinstance(following, str))
 
 
 def parse_ui(data: dict[str, Any], r: Reader) -> CDoc:

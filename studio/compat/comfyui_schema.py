@@ -38,6 +38,39 @@ SPECS: dict[str, ComfySpec] = {
     "CLIPTextEncode": ComfySpec(
         "CLIP Text Encode (Prompt)", inputs=(("clip", "CLIP"),), widgets=(("text", ""),),
         outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "CLIPTextEncodeSDXL": ComfySpec(
+        "CLIPTextEncodeSDXL", inputs=(("clip", "CLIP"),),
+        widgets=(("width", 1024), ("height", 1024), ("crop_w", 0), ("crop_h", 0), ("target_width", 1024),
+                 ("target_height", 1024), ("text_g", ""), ("text_l", "")),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "CLIPTextEncodeSDXLRefiner": ComfySpec(
+        "CLIPTextEncodeSDXLRefiner", inputs=(("clip", "CLIP"),),
+        widgets=(("ascore", 6.0), ("width", 1024), ("height", 1024), ("text", "")),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    # Regional conditioning and conditioning arithmetic (titles: ComfyUI's display names; ConditioningAverage's
+    # display name is registered under a misspelt key there, so it shows its class name).
+    "ConditioningSetArea": ComfySpec(
+        "Conditioning (Set Area)", inputs=(("conditioning", "CONDITIONING"),),
+        widgets=(("width", 64), ("height", 64), ("x", 0), ("y", 0), ("strength", 1.0)),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningSetAreaPercentage": ComfySpec(
+        "Conditioning (Set Area with Percentage)", inputs=(("conditioning", "CONDITIONING"),),
+        widgets=(("width", 1.0), ("height", 1.0), ("x", 0.0), ("y", 0.0), ("strength", 1.0)),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningSetMask": ComfySpec(
+        "Conditioning (Set Mask)", inputs=(("conditioning", "CONDITIONING"), ("mask", "MASK")),
+        widgets=(("strength", 1.0), ("set_cond_area", "default")), outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningCombine": ComfySpec(
+        "Conditioning (Combine)", inputs=(("conditioning_1", "CONDITIONING"), ("conditioning_2", "CONDITIONING")),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningConcat": ComfySpec(
+        "Conditioning (Concat)", inputs=(("conditioning_to", "CONDITIONING"), ("conditioning_from", "CONDITIONING")),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningAverage": ComfySpec(
+        "ConditioningAverage", inputs=(("conditioning_to", "CONDITIONING"), ("conditioning_from", "CONDITIONING")),
+        widgets=(("conditioning_to_strength", 1.0),), outputs=(("CONDITIONING", "CONDITIONING"),)),
+    "ConditioningZeroOut": ComfySpec(
+        "ConditioningZeroOut", inputs=(("conditioning", "CONDITIONING"),), outputs=(("CONDITIONING", "CONDITIONING"),)),
     "EmptyLatentImage": ComfySpec(
         "Empty Latent Image", widgets=(("width", 512), ("height", 512), ("batch_size", 1)),
         outputs=(("LATENT", "LATENT"),)),
@@ -111,6 +144,12 @@ SPECS: dict[str, ComfySpec] = {
     "ImageUpscaleWithModel": ComfySpec(
         "Upscale Image (using Model)", inputs=(("upscale_model", "UPSCALE_MODEL"), ("image", "IMAGE")),
         outputs=(("IMAGE", "IMAGE"),)),
+    "GLIGENLoader": ComfySpec("GLIGENLoader", widgets=(("gligen_name", ""),), outputs=(("GLIGEN", "GLIGEN"),)),
+    "GLIGENTextBoxApply": ComfySpec(
+        "GLIGENTextBoxApply", inputs=(("conditioning_to", "CONDITIONING"), ("clip", "CLIP"),
+                                      ("gligen_textbox_model", "GLIGEN")),
+        widgets=(("text", ""), ("width", 64), ("height", 64), ("x", 0), ("y", 0)),
+        outputs=(("CONDITIONING", "CONDITIONING"),)),
     # The ComfyUI-TiledDiffusion node pack.
     "TiledDiffusion": ComfySpec(
         "Tiled Diffusion", inputs=(("model", "MODEL"),),

@@ -1,4 +1,4 @@
-"""Open whatever a user hands us: our workflow (JSON or PNG), ComfyUI JSON or PNG, A1111 PNG or text."""
+"""Open whatever a user hands us: our workflow (JSON or PNG), ComfyUI JSON, PNG or WebP, A1111 PNG, JPEG, WebP or text."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from studio.core.workflow import FORMAT, MAX_FILE_BYTES, WorkflowError, document
 from .a1111 import import_a1111
 from .comfyui import import_comfyui
 from .comfyui_parse import is_api, is_ui
+from .image_meta import ImageMetadataError, image_kind, read_image_texts
 from .report import ImportReport
 
 # (model kind, candidate file names) → the first one installed, or None: lets an import use a model
@@ -38,6 +39,13 @@ def _load_any(path: Path, registry: Registry, find_model: FindModel | None) -> t
         except PngMetadataError as exc:
             raise WorkflowError("$", str(exc), source=source) from None
         return _from_png_texts(texts, registry, source, find_model)
+    kind = image_kind(path)
+    if kind is not None:  # WebP and JPEG carry ComfyUI's workflow and A1111's parameters in EXIF
+        try:
+            texts = read_image_texts(path)
+        except ImageMetadataError as exc:
+            raise WorkflowError("$", str(exc), source=source) from None
+        return _from_png_texts(texts, registry, source, find_model, kind=kind)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise WorkflowError("$", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", source=source)
@@ -68,14 +76,14 @@ def load_document(doc: object, registry: Registry, source: str | None = None, *,
 
 
 def _from_png_texts(texts: dict[str, str], registry: Registry, source: str,
-                    find_model: FindModel | None = None) -> tuple[Graph, ImportReport | None]:
+                    find_model: FindModel | None = None, *, kind: str = "PNG") -> tuple[Graph, ImportReport | None]:
     if WORKFLOW_KEY in texts:
         return load_document(parse_json(texts[WORKFLOW_KEY], source=f"{source} (embedded workflow)"), registry,
                              source, checked=True)
     failure: WorkflowError | None = None
     for key in ("workflow", "prompt"):  # ComfyUI: the editor's workflow wins over the API prompt
         if key in texts:
-            where = f"{source} (ComfyUI {key} chunk)"
+            where = f"{source} (ComfyUI {key} {'chunk' if kind == 'PNG' else 'EXIF tag'})"
             try:
                 graph, report = import_comfyui(parse_json(texts[key], source=where), registry, source=where,
                                                checked=True)
@@ -90,4 +98,4 @@ def _from_png_texts(texts: dict[str, str], registry: Registry, source: str,
     if PARAMETERS_KEY in texts:
         return import_a1111(texts[PARAMETERS_KEY], registry, source=f"{source} (parameters)",
                             find_model=find_model)
-    raise WorkflowError("$", "this PNG carries no workflow", source=source)
+    raise WorkflowError("$", f"this {kind} carries no workflow", source=source)

@@ -104,10 +104,16 @@ A1111_SCHEDULES: dict[str, tuple[str, str]] = {
 }
 
 
+_FUNCTION_PREFIX = "sample_"
+
+
 def sampler_pair(sampler: str, scheduler: str, report: ImportReport, where: str, *,
                  samplers: dict[str, tuple[str, str]], schedulers: dict[str, tuple[str, str]]) -> tuple[str, str]:
     """(our sampler, our scheduler), noting every change of meaning."""
-    ours, why = samplers.get(sampler.lower(), ("euler", "an unknown sampler"))
+    key = sampler.strip().lower()
+    if key not in samplers and key.startswith(_FUNCTION_PREFIX):
+        key = key.removeprefix(_FUNCTION_PREFIX)  # an early name: k-diffusion's function, "sample_dpmpp_2m"
+    ours, why = samplers.get(key, ("euler", "an unknown sampler"))
     if why:
         report.approximated(f"{where}: sampler {sampler!r} → {ours!r} ({why})")
     sched, why = schedulers.get(scheduler.lower(), ("normal", "an unknown scheduler"))

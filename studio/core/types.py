@@ -33,6 +33,7 @@ class Kind(StrEnum):
     CLIP_VISION_OUTPUT = "CLIP_VISION_OUTPUT"  # image embeddings made by a CLIP_VISION encoder
     IPADAPTER = "IPADAPTER"  # IP-Adapter weights (image-prompt projection and attention layers)
     UPSCALE_MODEL = "UPSCALE_MODEL"  # an image super-resolution network (ESRGAN, SwinIR, …)
+    GLIGEN = "GLIGEN"  # GLIGEN weights: gated self-attention layers that ground phrases in boxes
     # Parameter kinds: edited in the inspector, stored in the workflow file.
     INT = "INT"
     FLOAT = "FLOAT"
@@ -47,11 +48,12 @@ class Kind(StrEnum):
 
 WIRE_KINDS = frozenset(
     {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
-     Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER, Kind.UPSCALE_MODEL}
+     Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER, Kind.UPSCALE_MODEL,
+     Kind.GLIGEN}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
-                          Kind.IPADAPTER})
+                          Kind.IPADAPTER, Kind.GLIGEN})
 
 
 class Family(StrEnum):
@@ -76,6 +78,7 @@ class ModelKind(StrEnum):
     CLIP_VISION = "clip_vision"
     IPADAPTER = "ipadapter"
     UPSCALE_MODELS = "upscale_models"
+    GLIGEN = "gligen"
 
     @property
     def downloadable(self) -> bool:

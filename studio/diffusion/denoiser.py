@@ -220,6 +220,11 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
     # Model patches that also act per step (IP-Adapter) give a conditioning patch for this run.
     patches = [make(unet=unet, batch=batch, guided=guided) for p in getattr(model, "patches", ())
                if (make := getattr(p, "conditioning_patch", None)) is not None]
+    # GLIGEN boxes on either half: gated layers set around grounded evaluations (studio.diffusion.gligen).
+    from .gligen import grounding
+
+    unet, grounded = grounding(unet, positive, negative, batch=batch, guided=guided, height=height, width=width)
+    patches += grounded
     return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, conditioning_patches=patches,
                     residual_providers=providers, input_extensions=extensions,
                     intrablock_providers=[adapters] if adapters is not None else [])

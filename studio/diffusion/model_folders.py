@@ -29,10 +29,11 @@ _OWN = {k: [k] for k in KINDS}
 _COMFY = {"checkpoints": ["checkpoints", "diffusers"], "controlnet": ["controlnet", "t2i_adapter"],
           "vae": ["vae"], "loras": ["loras"], "embeddings": ["embeddings"], "annotators": ["annotators"],
           "taesd": ["vae_approx"], "clip_vision": ["clip_vision"], "ipadapter": ["ipadapter"],
-          "upscale_models": ["upscale_models"]}
+          "upscale_models": ["upscale_models"], "gligen": ["gligen"]}
 _A1111 = {"checkpoints": ["Stable-diffusion"], "controlnet": ["ControlNet"], "vae": ["VAE"], "loras": ["Lora"],
           "embeddings": [], "annotators": [], "taesd": ["VAE-approx"], "clip_vision": [],
-          "ipadapter": ["ControlNet"], "upscale_models": ["ESRGAN", "RealESRGAN", "SwinIR"]}
+          "ipadapter": ["ControlNet"], "upscale_models": ["ESRGAN", "RealESRGAN", "SwinIR"],
+          "gligen": []}
 SUBFOLDERS: dict[str, list[str]] = {
     k: [*_OWN[k], *(f"models/{d}" for d in _COMFY[k] + _A1111[k]), *(d for d in _COMFY[k] + _A1111[k])]
     for k in KINDS
@@ -41,7 +42,7 @@ SUBFOLDERS["embeddings"].insert(1, "../embeddings")  # an A1111 ``models`` folde
 # InvokeAI (3.x) keeps models per base model: models/sd-1/main, models/sdxl/controlnet, ...
 _INVOKE = {"checkpoints": ["main"], "controlnet": ["controlnet", "t2i_adapter"], "vae": ["vae"], "loras": ["lora"],
            "embeddings": ["embedding"], "annotators": [], "taesd": [], "clip_vision": ["clip_vision"],
-           "ipadapter": ["ip_adapter"], "upscale_models": []}
+           "ipadapter": ["ip_adapter"], "upscale_models": [], "gligen": []}
 for _kind, _subs in _INVOKE.items():
     SUBFOLDERS[_kind] += [f"models/{base}/{d}" for base in ("sd-1", "sd-2", "sdxl", "any") for d in _subs]
 

@@ -143,6 +143,12 @@ class ModelManager:
 
         return self._load_built("upscale_model", Path(path), load_upscale_model, progress)
 
+    def load_gligen(self, path: str | Path, progress: Progress | None = None) -> Any:
+        """GLIGEN text-box weights, original or diffusers layout (``studio.diffusion.gligen``)."""
+        from .gligen import load_gligen
+
+        return self._load_built("gligen", Path(path), load_gligen, progress)
+
     def _load_built(self, kind: str, path: Path, build: Callable[..., Any], progress: Progress | None) -> Any:
         """A model made by ``build(path, device=, dtype=, allow_ckpt=, progress=)``, kept like the rest."""
         progress = progress or _quiet

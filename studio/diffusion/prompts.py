@@ -332,6 +332,23 @@ def _embedding_lookups(clip: TextEncoder, fragments: Sequence[Fragment],
     return [table.__getitem__ for table in tables]
 
 
+def _padded_to_longest(clip: TextEncoder, parts: list[tuple[Any, Any]], *, penultimate: bool,
+                       ) -> list[tuple[Any, Any]]:
+    """Each encoder's hidden states, extended with its encoding of the empty prompt (one chunk) until all
+    are as long as the longest (prompts of different lengths per encoder)."""
+    import torch
+
+    longest = max(p[0].shape[1] for p in parts)
+    out = []
+    for (hidden, pooled), tok, enc in zip(parts, clip.tokenizers, clip.encoders, strict=True):
+        if hidden.shape[1] < longest:
+            empty = _encode_one(tok, enc, [("", 1.0)], skip=clip.skip, penultimate=penultimate)[0]
+            times = (longest - hidden.shape[1]) // empty.shape[1]
+            hidden = torch.cat([hidden, *[empty] * times], dim=1)
+        out.append((hidden, pooled))
+    return out
+
+
 REFINER = "sdxl_refiner"
 # The aesthetic scores diffusers' refiner pipeline defaults to for the positive and negative prompts.
 AESTHETIC_POSITIVE, AESTHETIC_NEGATIVE = 6.0, 2.5
@@ -346,6 +363,7 @@ def encode_prompt(
     target_size: tuple[int, int] | None = None,
     aesthetic_score: float | None = None,
     embeddings: EmbeddingLibrary | None = None,
+    texts: Sequence[str] | None = None,
 ) -> Conditioning:
     """Encode ``text`` with ``clip``. SDXL's size conditioning is (height, width) in pixels; a size left
     as None means "the size being generated", filled in by the sampler.
@@ -355,27 +373,41 @@ def encode_prompt(
     negative prompt wants 2.5 for diffusers' defaults). Other families ignore it.
 
     ``embeddings`` finds the embeddings the prompt names (none without it); it records those used and
-    the warnings (unknown names, wrong family) for the caller to report."""
+    the warnings (unknown names, wrong family) for the caller to report.
+
+    ``texts`` gives each encoder its own prompt, in ``clip.encoders`` order (SDXL: CLIP-L's, then
+    OpenCLIP-G's), in place of ``text``; where one comes out in fewer chunks, empty-prompt chunks make up
+    the difference (the encoders' hidden states are joined position by position)."""
     import torch
 
-    fragments = parse_prompt(text, embeddings.bare_words() if embeddings is not None else ())
-    lookups = _embedding_lookups(clip, fragments, embeddings)
+    per_encoder = [text] * len(clip.encoders) if texts is None else list(texts)
+    if len(per_encoder) != len(clip.encoders):
+        raise ValueError(f"{len(per_encoder)} prompts for {len(clip.encoders)} text encoders")
+    bare = embeddings.bare_words() if embeddings is not None else ()
+    parsed = {t: parse_prompt(t, bare) for t in dict.fromkeys(per_encoder)}
+    lookups = _embedding_lookups(clip, [f for t in parsed for f in parsed[t]], embeddings)
     refiner = clip.family == REFINER
     xl = refiner or len(clip.encoders) == 2
     with torch.no_grad(), applied(clip, clip.patches):
         parts = [
-            _encode_one(tok, enc, fragments, skip=clip.skip, penultimate=xl, lookup=lookup)
-            for tok, enc, lookup in zip(clip.tokenizers, clip.encoders, lookups, strict=True)
+            _encode_one(tok, enc, parsed[t], skip=clip.skip, penultimate=xl, lookup=lookup)
+            for tok, enc, t, lookup in zip(clip.tokenizers, clip.encoders, per_encoder, lookups, strict=True)
         ]
+        parts = _padded_to_longest(clip, parts, penultimate=xl)
+    # The first tokenizer's token id at every embedding position (and that tokenizer): layout guidance
+    # finds a phrase's positions by them (``studio.diffusion.layout_guidance``).
+    tok0 = clip.tokenizers[0]
+    tokens = {"token_ids": tuple(i for c in chunk_prompt(tok0, parsed[per_encoder[0]], _chunk_length(
+        tok0, clip.encoders[0]), lookups[0]) for i in c.ids), "tokenizer": tok0}
     if not xl:
-        return Conditioning(family=clip.family, embeds=parts[0][0])
+        return Conditioning(family=clip.family, embeds=parts[0][0], extras=tokens)
     hidden = [p[0] for p in parts]
     dtype = hidden[-1].dtype
     embeds = torch.cat([h.to(device=hidden[-1].device, dtype=dtype) for h in hidden], dim=-1)
     pooled = parts[-1][1]
     if pooled is None:
         raise ValueError("the SDXL OpenCLIP-G text encoder gives no projected (pooled) output")
-    extras: dict[str, Any] = {"crop_top_left": tuple(crop_top_left)}
+    extras: dict[str, Any] = {"crop_top_left": tuple(crop_top_left), **tokens}
     if original_size is not None:
         extras["original_size"] = tuple(original_size)
     if refiner:

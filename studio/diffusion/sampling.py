@@ -323,6 +323,10 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
         hooks = StepHooks()
         if check_cancel is not None:
             hooks.before.append(lambda state: check_cancel())
+        # Model patches that move the latent before a step (layout guidance) give a hook for this run.
+        hooks.before.extend(make(model=model, positive=positive, negative=negative, scheduler=sched, plan=plan,
+                                 batch=batch, height=lh * SCALE, width=lw * SCALE, check_cancel=check_cancel)
+                            for p in model.patches if (make := getattr(p, "step_hook", None)) is not None)
         blend = None
         if latent.noise_mask is not None:
             mask = latent_mask(latent.noise_mask, batch, lh, lw).to(device=device, dtype=dtype)
@@ -335,8 +339,19 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
         if on_step is not None:
             hooks.after.append(lambda state: on_step(state.count, state.evaluations, state.x0))
 
-        denoiser: Callable[[Any, Any, int, int], Any] = build_denoiser(
-            model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE, width=lw * SCALE)
+        denoiser: Callable[[Any, Any, int, int], Any]
+        if positive.regional or negative.regional:
+            # Several prompt entries, areas or masks: each entry is evaluated on its own region.
+            from .regional import regional_denoiser
+
+            if tiling is not None:
+                raise NodeFailure("tiled sampling cannot use regional conditioning (areas, masks, combined "
+                                  "prompts); sample without tiles")
+            denoiser = regional_denoiser(model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE,
+                                         width=lw * SCALE)
+        else:
+            denoiser = build_denoiser(
+                model, positive, negative, batch=batch, cfg=cfg, height=lh * SCALE, width=lw * SCALE)
         if tiling is not None:
             from .tiled import tile_denoiser
 

@@ -62,7 +62,8 @@ class DocumentActions:
         folder = cast(str, ui_settings().value("folders/open", str(Path.home())))
         path, _ = QFileDialog.getOpenFileName(
             cast(QWidget, self), "Open workflow", folder,
-            "Workflows and images (*.json *.png *.txt);;ComfyUI / A1111 (*.json *.png *.txt);;All files (*)")
+            "Workflows and images (*.json *.png *.webp *.jpg *.jpeg *.txt);;"
+            "ComfyUI / A1111 (*.json *.png *.webp *.jpg *.jpeg *.txt);;All files (*)")
         if path:
             self.open_file(Path(path), ask=False)
 
@@ -165,7 +166,7 @@ class DocumentActions:
         x, y = scene_pos.x(), scene_pos.y()
         for p in map(Path, paths):
             suffix = p.suffix.lower()
-            if suffix in (".json", ".txt") or (is_png(p) and _png_has_workflow(p)):
+            if suffix in (".json", ".txt") or _image_has_workflow(p):
                 self.open_file(p)
                 return
             if suffix in IMAGE_SUFFIXES:
@@ -186,11 +187,19 @@ class DocumentActions:
                 self.status_label.setText(f"Autosave failed: {exc}")
 
 
-def _png_has_workflow(path: Path) -> bool:
-    """Ours, or a ComfyUI workflow / prompt, or A1111 parameters: all open as workflows."""
+def _image_has_workflow(path: Path) -> bool:
+    """A PNG, WebP or JPEG carrying ours, a ComfyUI workflow / prompt, or A1111 parameters: all open
+    as workflows (other images become Load Image nodes)."""
+    from studio.compat.image_meta import ImageMetadataError, image_kind, read_image_texts
+
     try:
-        texts = read_text_chunks(path)
-    except PngMetadataError:
+        if is_png(path):
+            texts = read_text_chunks(path)
+        elif image_kind(path):
+            texts = read_image_texts(path)
+        else:
+            return False
+    except (PngMetadataError, ImageMetadataError):
         return False
     return any(k in texts for k in (WORKFLOW_KEY, "workflow", "prompt", "parameters"))
 

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QStackedWidget,
     QVBoxLayout,
@@ -59,6 +60,7 @@ class _EmptyState(QWidget):
 class Inspector(QWidget):
     title_edited = Signal(str, str)  # node id, new title ("" = back to the type's title)
     param_edited = Signal(str, str, object, bool)  # node id, parameter name, value, final
+    edit_boxes_requested = Signal(str)  # node id: open the box editor on this node's box
 
     def __init__(self, context: EditorContext | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -106,6 +108,9 @@ class Inspector(QWidget):
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.no_params = _dim(QLabel("This node has no settings."))
+        self.edit_boxes = QPushButton(qta.icon("mdi6.vector-rectangle"), "Edit boxes…")
+        self.edit_boxes.setToolTip("Draw, move and resize this node's box over the image (Boxes panel)")
+        self.edit_boxes.clicked.connect(lambda: self.node_id and self.edit_boxes_requested.emit(self.node_id))
 
         body = QWidget()
         col = QVBoxLayout(body)
@@ -115,6 +120,7 @@ class Inspector(QWidget):
         col.addWidget(self.description)
         col.addWidget(self.notice_box)
         col.addWidget(self.form_host)
+        col.addWidget(self.edit_boxes, 0, Qt.AlignmentFlag.AlignLeft)
         col.addWidget(self.no_params)
         col.addStretch(1)
         self.scroll_area.setWidget(body)
@@ -152,6 +158,7 @@ class Inspector(QWidget):
                 editor = self._add_row(inp, read_only=False)
                 editor.set_value(node.params.get(inp.name, inp.default))
         self.no_params.setVisible(not self.editors)
+        self.edit_boxes.setVisible(nt is not None and nt.box is not None)
         self.stack.setCurrentWidget(self.scroll_area)
 
     def refresh_values(self) -> None:

@@ -72,6 +72,8 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self._opened_dirty = False
         self._closing = False
         self._hash_jobs: list[Any] = []
+        self.box_editor: Any = None  # the Boxes panel (box_editor.BoxEditor), made on first use
+        self.box_editor_dock: Any = None
         self.graph.listeners.append(self._on_graph_changed)
 
         self.setWindowTitle("Latent Studio")
@@ -284,6 +286,9 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self.act_thumbnails.setCheckable(True)
         self.act_thumbnails.setToolTip("Show each node's last image on the node (preview and save nodes "
                                        "always show theirs); off keeps nodes from growing over their neighbours")
+        self.act_box_editor = a("view.box_editor", "&Box Editor", "mdi6.vector-rectangle", lambda: self.show_box_editor())
+        self.act_box_editor.setToolTip("Draw, move and resize the boxes of regional prompts, GLIGEN and "
+                                       "layout guidance over the image (Ctrl+Shift+B)")
         self.shortcuts = ShortcutMap(ui_settings())
         self.shortcuts.apply(self.actions_by_id)
 
@@ -317,6 +322,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         view_menu.addAction(self.act_frame)
         view_menu.addAction(self.act_minimap)
         view_menu.addAction(self.act_thumbnails)
+        view_menu.addAction(self.act_box_editor)
         view_menu.addSeparator()
         for dock in (self.library_dock, self.inspector_dock, self.preview_dock, self.problems_dock,
                      self.queue_dock, self.history_dock):
@@ -342,7 +348,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         tb.addWidget(self.batch_count)
         tb.addAction(self.act_cancel)
         tb.addSeparator()
-        tb.addActions([self.act_frame, self.act_models, self.act_prefs])
+        tb.addActions([self.act_frame, self.act_box_editor, self.act_models, self.act_prefs])
 
     def _build_status(self) -> None:
         self.progress_bar = QProgressBar()
@@ -369,6 +375,7 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self.library.add_requested.connect(self._add_from_library)
         self.inspector.param_edited.connect(self.editor.set_param)
         self.inspector.title_edited.connect(self.editor.rename)
+        self.inspector.edit_boxes_requested.connect(self.show_box_editor)
         self.problems.node_clicked.connect(lambda nid: self._select([nid], frame=True))
         self.history_panel.open_workflow.connect(self.open_workflow_text)
         self.evaluator.event.connect(self._on_session_event)
@@ -429,6 +436,8 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self._opened_dirty = not clean
         self.scene.set_graph(graph)
         graph.listeners.append(self._on_graph_changed)
+        if self.box_editor is not None:
+            self.box_editor.sync()
         self.runs.last_previews.clear()
         self.inspector.show_node(graph, None)
         self.preview.clear("Run the graph (Ctrl+Enter) to see images here")
@@ -482,6 +491,11 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
     def _set_minimap_visible(self, visible: bool) -> None:
         self.minimap.setVisible(visible)
         ui_settings().setValue("view/minimap", bool(visible))
+
+    def show_box_editor(self, node_id: str | None = None) -> None:
+        from .box_editor import open_box_editor
+
+        open_box_editor(self, node_id)
 
     def show_shortcuts(self) -> None:
         from .shortcuts import ShortcutsDialog

@@ -7,10 +7,11 @@ frames that arrive before the next paint are dropped unconverted.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import qtawesome as qta
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QMouseEvent, QPainter, QPaintEvent, QPalette, QWheelEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QToolBar, QVBoxLayout, QWidget
 
@@ -74,6 +75,8 @@ class ImageView(QWidget):
         self._drag_from: QPointF | None = None
         self.frames_received = 0
         self.frames_painted = 0
+        # Painted over the image, given where it lies (the box editor's "show boxes on the result").
+        self.overlay: Callable[[QPainter, QRectF], None] | None = None
 
     # -- frames ---------------------------------------------------------------------------------
     def set_frame(self, array: np.ndarray) -> None:
@@ -160,6 +163,8 @@ class ImageView(QWidget):
         smooth = self.scale * self.devicePixelRatioF() < 3
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.drawImage(self.image_rect(), self.image)
+        if self.overlay is not None:
+            self.overlay(painter, self.image_rect())
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
@@ -194,6 +199,8 @@ class ImageView(QWidget):
 
 
 class PreviewPane(QWidget):
+    frame_changed = Signal()  # a new frame was given or the pane was cleared
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = ImageView()
@@ -225,12 +232,14 @@ class PreviewPane(QWidget):
     def show_array(self, array: np.ndarray, caption: str = "") -> None:
         """Show a uint8/float (H, W, 3) array or an IMAGE batch; never blocks (see the module doc)."""
         self.view.set_frame(array)
+        self.frame_changed.emit()
         if caption != self.caption.text():
             self.caption.setText(caption)
 
     def clear(self, message: str = "") -> None:
         self.view.clear(message)
         self.caption.setText("")
+        self.frame_changed.emit()
 
     def current_image(self) -> QImage | None:
         self.view.take_pending()

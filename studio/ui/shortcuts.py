@@ -115,6 +115,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("view.zoom_out", "Zoom out", "Ctrl+-"),
     _a("view.zoom_reset", "Actual size", "Ctrl+0"),
     _a("view.minimap", "Minimap", "Alt+M"),  # ComfyUI's key; no menu uses &M
+    _a("view.box_editor", "Box Editor", "Ctrl+Shift+B"),  # Ctrl+B bypasses (ComfyUI's key)
     _a("view.thumbnails", "Images on every node"),
     _a("run.run", "Run", "Ctrl+Return", "Ctrl+Enter"),
     _a("run.run_to_node", "Run up to the selected node", "Ctrl+Shift+Return", "Ctrl+Shift+Enter"),

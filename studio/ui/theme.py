@@ -21,6 +21,7 @@ PORT_COLORS: dict[Kind, str] = {
     Kind.CLIP_VISION_OUTPUT: "#d7ccc8",
     Kind.IPADAPTER: "#7986cb",
     Kind.UPSCALE_MODEL: "#90a4ae",
+    Kind.GLIGEN: "#4fc3f7",
     Kind.ANY: "#9e9e9e",
 }
 

@@ -99,14 +99,18 @@ def test_validate_lists_every_problem(home):
 
 
 def test_a_failing_node_exits_1(home):
+    # A PNG cut in half: its header reads (so validation passes) but its pixels do not, so the node
+    # fails while running. A missing file is refused before anything runs (exit 2: see test_validate_*).
+    data = (ROOT / "resources" / "images" / "sample.png").read_bytes()
+    (home / "cut.png").write_bytes(data[: len(data) // 2])
     doc = json.loads(CANNY.read_text())
-    doc["nodes"][0]["params"]["image"] = "does-not-exist.png"
+    doc["nodes"][0]["params"]["image"] = str(home / "cut.png")
     flow = home / "flow.json"
     flow.write_text(json.dumps(doc))
     res = cli("run", flow, "--json", "--output-dir", home, home=home)
-    assert res.returncode == 1
+    assert res.returncode == 1, res.stdout + res.stderr
     line = _lines(res.stdout)[0]
-    assert "image not found: does-not-exist.png" in next(iter(line["failed"].values()))
+    assert "cut.png" in next(iter(line["failed"].values()))
     assert len(line["skipped"]) == 2
 
 

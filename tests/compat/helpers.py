@@ -12,9 +12,10 @@ from studio.core.graph import Graph
 CORPUS = Path(__file__).parent / "corpus"
 FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
          "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan",
-         "tile_upscale")
+         "tile_upscale", "preprocessors", "core_more", "area_composition", "conditioning_ops", "gligen_boxes",
+         "sdxl_prompts")
 # Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
-EXTRA_SUFFIXES = ("ipadapter", "clip_vision")
+EXTRA_SUFFIXES = ("ipadapter", "clip_vision", "normal")
 
 
 def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:

@@ -136,7 +136,7 @@ def test_the_old_padding_key_keeps_its_comma():
 
 def test_inpaint_settings_without_img2img_are_reported():
     text = ("a cat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512, Model: v1-5-pruned-emaonly, "
-            "Mask blur: 4")
+            "Mask blur: 4, Inpaint area: Only masked")
     graph, report, _, t = _imp(text)
     assert "image.load" not in t and "latent.empty" in t
     assert any("inpainting settings without an image-to-image run" in u for u in report.of_kind("unmapped"))

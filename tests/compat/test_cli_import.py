@@ -49,12 +49,16 @@ def test_import_of_broken_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
-def test_validate_accepts_comfyui_files(capsys):
+def test_validate_accepts_comfyui_files(capsys, tiny_root, monkeypatch):
+    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))  # validate checks the files exist
     assert main(["validate", str(CORPUS / "txt2img.ui.json")]) == 0
     captured = capsys.readouterr()
     # seven nodes that run, a reroute on the VAE wire and a note (the seed's Primitive is not a node here)
     assert "ok (9 nodes, 10 links)" in captured.out and "imported from ComfyUI" in captured.err
-    assert main(["validate", str(CORPUS / "inpaint.api.json")]) == 0
-    capsys.readouterr()
+    # It names an inpainting checkpoint and a ComfyUI clipspace mask that are not here: those files,
+    # and nothing else, are what validate refuses.
+    assert main(["validate", str(CORPUS / "inpaint.api.json")]) == 2
+    errors = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
+    assert errors and all("missing model" in e or "image not found" in e for e in errors), errors
     assert main(["validate", str(CORPUS / "ip_adapter.api.json")]) == 2  # hypernetworks are placeholders
     assert "comfyui.HypernetworkLoader" in capsys.readouterr().out

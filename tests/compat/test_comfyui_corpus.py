@@ -13,6 +13,11 @@ from studio.core.registry import default_registry
 from studio.core.workflow import dumps, loads
 
 from .helpers import CORPUS, FLOWS, comfy_view
+from .test_comfyui_core_more import EXPECTED_CORPUS as CORE_MORE_CORPUS
+from .test_comfyui_gligen import EXPECTED_CORPUS as GLIGEN_CORPUS
+from .test_comfyui_preprocessors import EXPECTED_CORPUS as PREPROCESSOR_CORPUS
+from .test_comfyui_regions import EXPECTED_CORPUS as REGIONS_CORPUS
+from .test_comfyui_sdxl import EXPECTED_CORPUS as SDXL_CORPUS
 
 CK = "v1-5-pruned-emaonly.safetensors"
 POS = "a red brick cottage in a green valley, (mountains:1.2), sunny day"
@@ -399,6 +404,11 @@ EXPECTED: dict[str, dict] = {
             ("3", "conditioning", "15", "negative"), ("1", "vae", "15", "vae"),
             ("5", "upscale_model", "15", "upscale_model"), ("15", "IMAGE", "16", "images")},
     },
+    "preprocessors": PREPROCESSOR_CORPUS,
+    "core_more": CORE_MORE_CORPUS,
+    **REGIONS_CORPUS,
+    "gligen_boxes": GLIGEN_CORPUS,
+    "sdxl_prompts": SDXL_CORPUS,
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.

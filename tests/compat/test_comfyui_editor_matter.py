@@ -296,7 +296,8 @@ def _one_node_prompt(class_type: str) -> dict:
 
 
 # Classes that become several nodes of ours (see their own tests).
-MULTI_NODE = {"IPAdapterUnifiedLoader"}
+MULTI_NODE = {"IPAdapterUnifiedLoader", "MiDaS-NormalMapPreprocessor", "BAE-NormalMapPreprocessor",
+              "AIO_Preprocessor"}
 
 
 @pytest.mark.parametrize("class_type", sorted(set(TRANSLATORS) - UNSUPPORTED - MULTI_NODE))

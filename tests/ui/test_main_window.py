@@ -398,3 +398,22 @@ def test_comfyui_files_open_by_open_and_by_drop(make_window, qtbot):
     fresh = make_window()
     fresh.drop_files([str(corpus / "controlnet_canny.comfyui.png")], QPointF(0, 0))
     assert "sample.sampler" in {n.type_id for n in fresh.graph.nodes.values()}
+
+
+def test_a_dropped_webp_with_a_comfyui_workflow_opens_it_and_a_plain_one_loads_as_an_image(make_window, tmp_path):
+    from PIL import Image
+
+    workflow = (ROOT / "tests" / "compat" / "corpus" / "controlnet_canny.ui.json").read_text()
+    image = Image.new("RGB", (16, 16), (200, 120, 40))
+    exif = image.getexif()
+    exif[0x010F] = f"workflow:{workflow}"  # where ComfyUI's WebP saver puts it
+    carrying = tmp_path / "shared.webp"
+    image.save(carrying, "WEBP", exif=exif)
+    w = make_window()
+    w.drop_files([str(carrying)], QPointF(0, 0))
+    assert "sample.sampler" in {n.type_id for n in w.graph.nodes.values()}
+    plain = tmp_path / "plain.webp"
+    Image.new("RGB", (16, 16)).save(plain, "WEBP")
+    fresh = make_window()
+    fresh.drop_files([str(plain)], QPointF(0, 0))
+    assert [n.type_id for n in fresh.graph.nodes.values()] == ["image.load"]
