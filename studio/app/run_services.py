@@ -7,6 +7,7 @@ Preferences and the next run gets a manager built from the new choices.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def build_run_services(settings: Settings, models: ModelManagers, *, workflow_pa
     return RunServices(
         settings=settings,
         search_dirs=search_dirs_for(settings, workflow_path),
-        output_dir=Path(output_dir) if output_dir else settings.output_path,
+        # Absolute once, here: a relative folder must not move when the working folder does.
+        output_dir=Path(os.path.abspath(Path(output_dir) if output_dir else settings.output_path)),
         models_provider=lambda: models.for_settings(settings),
         preview_decoder=_preview_finder(settings, models),
     )

@@ -556,12 +556,14 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         """Queue the graph as it is now, ``batch count`` times; seeds move on per their policy.
         With ``targets``: only those nodes and what they need."""
         self.refresh_models_table(wait=False)
-        for p in self.graph.snapshot(targets).problems:
+        busy = self.evaluator.busy
+        jobs = self.session.enqueue(self.batch_count.value(), targets)
+        # The first job's snapshot carries the pre-flight's problems too (files a run cannot find).
+        problems = jobs[0].snapshot.problems if jobs else self.graph.snapshot(targets).problems
+        for p in problems:
             if p.severity == "error":
                 where = p.node_title + (f" › {p.port}" if p.port else "")  # titles, not ids: a click selects
                 self.log("error", f"{where}: {p.message}", p.node_id)
-        busy = self.evaluator.busy
-        jobs = self.session.enqueue(self.batch_count.value(), targets)
         self.inspector.refresh_values()  # seeds may have moved on
         if busy:
             self.show_message(f"Queued {len(jobs)} run(s) behind the current one (Esc cancels all)")

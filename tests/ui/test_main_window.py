@@ -417,3 +417,17 @@ def test_a_dropped_webp_with_a_comfyui_workflow_opens_it_and_a_plain_one_loads_a
     fresh = make_window()
     fresh.drop_files([str(plain)], QPointF(0, 0))
     assert [n.type_id for n in fresh.graph.nodes.values()] == ["image.load"]
+
+
+def test_run_lists_a_missing_file_in_problems_as_validate_would(make_window, qtbot):
+    from studio.core.registry import default_registry
+
+    w = make_window(registry=default_registry())
+    load = w.editor.add_node("image.load", (0, 0))
+    w.editor.set_param(load, "image", "nowhere-to-be-found.png")
+    show = w.editor.add_node("image.preview", (300, 0))
+    w.editor.connect(load, "image", show, "images")
+    w.run()
+    texts = [w.problems.item(i).text() for i in range(w.problems.count())]
+    assert any("image" in t and "nowhere-to-be-found.png" in t for t in texts), texts
+    wait_run(w, qtbot)
