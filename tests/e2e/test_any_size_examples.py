@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("torch")
 
 from PIL import Image  # noqa: E402
 
-from studio.app.run_services import ModelManagers, build_run_services  # noqa: E402
 from studio.core.executor import Executor  # noqa: E402
 from studio.core.registry import default_registry  # noqa: E402
-from studio.core.settings import Settings  # noqa: E402
 from studio.core.workflow import load_file  # noqa: E402
 
-FLOWS = Path(__file__).resolve().parents[2] / "resources" / "workflows"
-NS = uuid.UUID("5b0c8f55-3c4e-4a43-9d0a-6a5f8f3f9e10")
+from .examples import FLOWS, example_id  # noqa: E402
 
-
-def _id(flow: str, name: str) -> str:
-    return str(uuid.uuid5(NS, f"{flow}/{name}"))
-
-
-@pytest.fixture
-def services(tiny_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
-    return build_run_services(Settings(dtype="fp32", device="cpu"), ModelManagers(),
-                              output_dir=tmp_path).with_workflow_dir(FLOWS)
+_id = example_id
 
 
 def _run(graph, services) -> Image.Image:

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import pytest
 import torch
 
-from studio.app.run_services import ModelManagers, build_run_services
 from studio.core.executor import Executor
 from studio.core.registry import default_registry
-from studio.core.settings import Settings
 from studio.core.workflow import load_file
 
-FLOWS = Path(__file__).resolve().parents[2] / "resources" / "workflows"
-NS = uuid.UUID("5b0c8f55-3c4e-4a43-9d0a-6a5f8f3f9e10")
+from .examples import FLOWS, example_id
+
 FLOW = "ip_adapter"
 
 
 def _id(name: str) -> str:
-    return str(uuid.uuid5(NS, f"{FLOW}/{name}"))
-
-
-@pytest.fixture
-def services(tiny_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
-    return build_run_services(Settings(dtype="fp32", device="cpu"), ModelManagers(), output_dir=tmp_path)
+    return example_id(FLOW, name)
 
 
 def _graph():
