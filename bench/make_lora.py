@@ -50,7 +50,7 @@ def _factors(shape: tuple[int, ...], g: Any, rank: int = RANK) -> tuple[Any, Any
 def kohya_unet_name(module: str, family: str, unet_config: dict[str, Any]) -> str:
     """kohya's layer name for a diffusers UNet module (SDXL: through the original block names)."""
     if family.startswith("sdxl"):
-        from bench.ldm_layout import unet_to_ldm
+        from studio.diffusion.ldm_layout import unet_to_ldm
 
         (ldm,) = unet_to_ldm({module + ".weight": None}, unet_config)
         module = ldm[: -len(".weight")]

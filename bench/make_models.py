@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.ldm_layout import clip_to_ldm, clip_to_open_clip, unet_to_ldm, vae_to_ldm
+from studio.diffusion.ldm_layout import clip_to_ldm, clip_to_open_clip, unet_to_ldm, vae_to_ldm
 
 _CLIP = {"vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
          "num_attention_heads": 4, "max_position_embeddings": 77, "projection_dim": 32, "hidden_act": "quick_gelu",

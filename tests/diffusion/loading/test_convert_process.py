@@ -51,6 +51,7 @@ def test_checkpoint_is_converted_in_a_child(tiny, tiny_root: Path, tmp_path: Pat
     assert any("converting unet, vae, text_encoder, text_encoder_2" in t for t in progress)
 
 
+@pytest.mark.slow  # the checkpoint case covers the child process; this adds two more kinds
 def test_controlnet_and_vae_in_a_child(tiny, tiny_root: Path, tmp_path: Path, child_for_every_size) -> None:
     mm = make_manager(tiny_root, tmp_path)
     plain = make_manager(tiny_root, None)

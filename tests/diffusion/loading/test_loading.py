@@ -169,8 +169,8 @@ class _Evil:
 
 
 def test_pickles_refused_unless_allowed(tiny, tiny_root: Path, tmp_path: Path, monkeypatch) -> None:
-    from bench.ldm_layout import vae_to_ldm
     from bench.make_models import TINY
+    from studio.diffusion.ldm_layout import vae_to_ldm
 
     ckpt = tmp_path / "vae.ckpt"
     torch.save({"state_dict": {k: v.half() for k, v in vae_to_ldm(tiny.reference["vae"]["vae"], TINY["sd15"]["vae"]).items()}}, ckpt)

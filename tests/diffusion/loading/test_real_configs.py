@@ -1,5 +1,5 @@
 """The shipped real-architecture configs against the original layout, on the meta device (no memory,
-no weights): written out by bench.ldm_layout, identified by families, converted back by the loader."""
+no weights): written out by studio.diffusion.ldm_layout, identified by families, converted back by the loader."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 import torch
 from accelerate import init_empty_weights
 
-from bench.ldm_layout import clip_to_ldm, clip_to_open_clip, unet_to_ldm, vae_to_ldm
 from bench.make_models import TE_LAYOUT, real_configs
 from studio.diffusion import loaders as L
 from studio.diffusion.families import inspect_shapes
+from studio.diffusion.ldm_layout import clip_to_ldm, clip_to_open_clip, unet_to_ldm, vae_to_ldm
 
 
 def _meta(make) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Diffusers → original (LDM / OpenCLIP) key layout, for writing single-file test checkpoints.
+"""Diffusers → original (LDM / OpenCLIP) key layout: saving checkpoints and writing single-file test models.
 
 Written by hand: diffusers ships only the opposite direction (``single_file_utils``), and this one
 is its inverse. ``tests/diffusion/loading`` checks it by loading the written files back through
