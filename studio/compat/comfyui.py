@@ -22,8 +22,10 @@ from . import comfyui_core_nodes as core
 from . import comfyui_masks as masks
 from .comfyui_adapters import TRANSLATORS as ADAPTER_TRANSLATORS
 from .comfyui_core_more import TRANSLATORS as CORE_MORE_TRANSLATORS
+from .comfyui_custom_sampling import TRANSLATORS as CUSTOM_SAMPLING_TRANSLATORS
 from .comfyui_gligen import TRANSLATORS as GLIGEN_TRANSLATORS
 from .comfyui_groups import expand_group_nodes
+from .comfyui_model_sampling import TRANSLATORS as MODEL_SAMPLING_TRANSLATORS
 from .comfyui_parse import (
     BYPASSED,
     MUTED,
@@ -492,6 +494,8 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     **GLIGEN_TRANSLATORS,
     **REGION_TRANSLATORS,
     **SDXL_TRANSLATORS,
+    **MODEL_SAMPLING_TRANSLATORS,
+    **CUSTOM_SAMPLING_TRANSLATORS,
     "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
     "UltimateSDUpscale": _Unsupported("Ultimate SD Upscale repaints tiles one by one, which no node here does; "
                                       "Upscale Image (using Model), VAE Encode (Tiled), the Tiled Sampler and VAE "

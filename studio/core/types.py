@@ -34,6 +34,10 @@ class Kind(StrEnum):
     IPADAPTER = "IPADAPTER"  # IP-Adapter weights (image-prompt projection and attention layers)
     UPSCALE_MODEL = "UPSCALE_MODEL"  # an image super-resolution network (ESRGAN, SwinIR, …)
     GLIGEN = "GLIGEN"  # GLIGEN weights: gated self-attention layers that ground phrases in boxes
+    SIGMAS = "SIGMAS"  # a noise schedule: descending noise levels (k-diffusion sigmas), the last 0
+    SAMPLER = "SAMPLER"  # a sampler name and its options, for the custom sampler
+    NOISE = "NOISE"  # a source of starting noise (a seed, or none)
+    GUIDER = "GUIDER"  # a model with its prompts and guidance, for the advanced custom sampler
     # Parameter kinds: edited in the inspector, stored in the workflow file.
     INT = "INT"
     FLOAT = "FLOAT"
@@ -49,7 +53,7 @@ class Kind(StrEnum):
 WIRE_KINDS = frozenset(
     {Kind.IMAGE, Kind.MASK, Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,
      Kind.POSE, Kind.CLIP_VISION, Kind.CLIP_VISION_OUTPUT, Kind.IPADAPTER, Kind.UPSCALE_MODEL,
-     Kind.GLIGEN}
+     Kind.GLIGEN, Kind.SIGMAS, Kind.SAMPLER, Kind.NOISE, Kind.GUIDER}
 )
 PARAM_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.STRING, Kind.BOOL, Kind.ENUM, Kind.SEED, Kind.FILE})
 FAMILY_KINDS = frozenset({Kind.LATENT, Kind.CONDITIONING, Kind.MODEL, Kind.CLIP, Kind.VAE, Kind.CONTROL_NET,

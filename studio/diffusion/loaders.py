@@ -23,6 +23,7 @@ from studio.core.settings import resources_dir
 
 from .errors import ModelError
 from .families import ModelInfo, text_encoder_names
+from .model_sampling import checkpoint_sampling
 
 Progress = Callable[[float, str], None]
 CONFIGS = resources_dir() / "configs"
@@ -51,6 +52,8 @@ def checkpoint_configs(info: ModelInfo) -> dict[str, dict[str, Any]]:
         raise ModelError(f"{info.path.name}: its embedded configuration lacks {', '.join(sorted(missing))}")
     cfg["unet"]["in_channels"] = info.in_channels
     cfg["scheduler"]["prediction_type"] = info.prediction
+    # v-prediction / zero-terminal-SNR markers in the file's metadata, tensors or name.
+    cfg["scheduler"].update(checkpoint_sampling(info.path))
     return cfg
 
 

@@ -22,6 +22,10 @@ PORT_COLORS: dict[Kind, str] = {
     Kind.IPADAPTER: "#7986cb",
     Kind.UPSCALE_MODEL: "#90a4ae",
     Kind.GLIGEN: "#4fc3f7",
+    Kind.SIGMAS: "#80cbc4",
+    Kind.SAMPLER: "#b0bec5",
+    Kind.NOISE: "#bcaaa4",
+    Kind.GUIDER: "#9fa8da",
     Kind.ANY: "#9e9e9e",
 }
 

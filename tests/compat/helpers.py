@@ -13,7 +13,7 @@ CORPUS = Path(__file__).parent / "corpus"
 FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
          "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan",
          "tile_upscale", "preprocessors", "core_more", "area_composition", "conditioning_ops", "gligen_boxes",
-         "sdxl_prompts")
+         "sdxl_prompts", "model_merge", "custom_sampling")
 # Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
 EXTRA_SUFFIXES = ("ipadapter", "clip_vision", "normal")
 

@@ -14,7 +14,9 @@ from studio.core.workflow import dumps, loads
 
 from .helpers import CORPUS, FLOWS, comfy_view
 from .test_comfyui_core_more import EXPECTED_CORPUS as CORE_MORE_CORPUS
+from .test_comfyui_custom_sampling import EXPECTED_CORPUS as CUSTOM_SAMPLING_CORPUS
 from .test_comfyui_gligen import EXPECTED_CORPUS as GLIGEN_CORPUS
+from .test_comfyui_model_merge import EXPECTED_CORPUS as MODEL_MERGE_CORPUS
 from .test_comfyui_preprocessors import EXPECTED_CORPUS as PREPROCESSOR_CORPUS
 from .test_comfyui_regions import EXPECTED_CORPUS as REGIONS_CORPUS
 from .test_comfyui_sdxl import EXPECTED_CORPUS as SDXL_CORPUS
@@ -409,6 +411,8 @@ EXPECTED: dict[str, dict] = {
     **REGIONS_CORPUS,
     "gligen_boxes": GLIGEN_CORPUS,
     "sdxl_prompts": SDXL_CORPUS,
+    "model_merge": MODEL_MERGE_CORPUS,
+    "custom_sampling": CUSTOM_SAMPLING_CORPUS,
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.
