@@ -77,4 +77,17 @@ def make_scheduler(sampler: str, scheduler: str, config: Mapping[str, Any]) -> A
                 f"{', '.join(s for s in SAMPLERS if supports_karras(s))}"
             )
         options["use_karras_sigmas"] = True
+    if config.get("rescale_betas_zero_snr") and "rescale_betas_zero_snr" not in accepted:
+        # Sampled without it, a zero-terminal-SNR model would get the wrong noise levels, silently.
+        raise NodeFailure(
+            f"sampler {sampler!r} cannot sample a zero-terminal-SNR model (its diffusers scheduler "
+            f"{cls.__name__} has no rescale_betas_zero_snr); use "
+            + ", ".join(s for s in SAMPLERS if _accepts(s, "rescale_betas_zero_snr")))
     return cls.from_config(dict(config), **options)
+
+
+def _accepts(sampler: str, option: str) -> bool:
+    try:
+        return option in inspect.signature(scheduler_class(sampler).__init__).parameters
+    except ImportError:
+        return False

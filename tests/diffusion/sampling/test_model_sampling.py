@@ -118,3 +118,15 @@ def test_loader_reads_marker_tensors_and_metadata(tiny_root, tmp_path):
     save_file(weights, str(stated), metadata={**meta, "modelspec.prediction_type": "v"})
     got = checkpoint_configs(inspect(stated))["scheduler"]
     assert got["prediction_type"] == "v_prediction" and not got.get("rescale_betas_zero_snr")
+
+
+def test_samplers_without_zero_terminal_snr_refuse_a_zsnr_model():
+    from studio.core.context import NodeFailure
+    from studio.diffusion.schedulers import make_scheduler
+
+    config = {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
+              "beta_end": 0.012, "prediction_type": "v_prediction", "rescale_betas_zero_snr": True,
+              "timestep_spacing": "trailing"}
+    assert make_scheduler("euler", "normal", config).config.rescale_betas_zero_snr
+    with pytest.raises(NodeFailure, match="zero-terminal-SNR.*heun|heun.*zero-terminal-SNR"):
+        make_scheduler("heun", "normal", config)
