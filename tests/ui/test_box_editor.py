@@ -12,7 +12,8 @@ from studio.core.executor import Executor
 from studio.core.graph import Graph
 from studio.core.nodetype import BoxParams, Float, Int, Out, String, Wire, node
 from studio.core.registry import Registry
-from studio.ui.box_editor import BoxEditor, output_size, read_rect, rect_values
+from studio.ui.box_editor import BoxEditor
+from studio.ui.box_model import output_size, read_rect, rect_values
 from studio.ui.editor import Editor
 
 LEFT, NOMOD = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
