@@ -55,8 +55,12 @@ def upscale(ctx: NodeContext, latent: Any, mode: str, width: int, height: int, f
             keep = max(1, round(w * th / tw))
             y0 = (h - keep) // 2
             samples = samples[..., y0:y0 + keep, :]
-    if latent.noise_mask is not None:
-        ctx.warn("the latent's noise mask is dropped")
+    mask = latent.noise_mask
+    if mask is not None and crop and (tw, th) != (w, h):
+        ctx.warn("the latent's noise mask is dropped: it is not cropped with the latent")
+        mask = None
     kwargs = {"align_corners": False} if method in ("bilinear", "bicubic") else {}
     out = F.interpolate(samples.float(), size=(th, tw), mode=method, **kwargs).to(samples.dtype)
-    return Latent(family=latent.family, samples=out)
+    # A noise mask covers the whole latent at any size (the sampler resizes it), so it stays, as in
+    # ComfyUI: an upscaled inpainting latent keeps repainting only its masked part.
+    return Latent(family=latent.family, samples=out, noise_mask=mask)
