@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-from nodes.image import _safe_prefix, _save_folder
+from nodes.image import _next_number, _safe_prefix, _save_folder, _save_problems
 from studio.core.atomic import atomic_write_bytes
 from studio.core.context import NodeContext, NodeFailure
 from studio.core.nodetype import String, Wire, node
 
 SUFFIX = ".safetensors"
-
-
-def _save_problems(params: Any, out_root: Path | None) -> list[tuple[str | None, str]]:
-    found: list[tuple[str | None, str]] = []
-    for name, check in (("prefix", lambda: _safe_prefix(str(params.get("prefix") or ""))),
-                        ("folder", lambda: _save_folder(out_root or Path("output"), str(params.get("folder") or "")))):
-        try:
-            check()
-        except NodeFailure as exc:
-            found.append((name, str(exc)))
-    return found
-
-
-def _next_free(folder: Path, prefix: str) -> int:
-    start = len(prefix) + 1
-    numbers = [n[start:-len(SUFFIX)] for n in os.listdir(folder) if n.startswith(prefix + "_") and n.endswith(SUFFIX)]
-    return max((int(n) for n in numbers if n.isdigit()), default=0) + 1
 
 
 @node(
@@ -55,7 +36,7 @@ def save_checkpoint(ctx: NodeContext, model: Any, clip: Any, vae: Any, folder: s
         raise NodeFailure(str(exc)) from None
     try:
         target.mkdir(parents=True, exist_ok=True)
-        n = _next_free(target, prefix)
+        n = _next_number(target, prefix, SUFFIX)
         while True:
             path = target / f"{prefix}_{n:05d}{SUFFIX}"
             try:

@@ -255,10 +255,10 @@ def _save_problems(params: Mapping[str, Any], out_root: Path | None) -> list[tup
     return found
 
 
-def _next_number(folder: Path, prefix: str) -> int:
-    """One past the highest ``prefix_NNNNN`` number in ``folder``."""
+def _next_number(folder: Path, prefix: str, suffix: str = ".png") -> int:
+    """One past the highest ``prefix_NNNNN`` number of the ``suffix`` files in ``folder``."""
     start = len(prefix) + 1
-    numbers = [n[start:-4] for n in os.listdir(folder) if n.startswith(prefix + "_") and n.endswith(".png")]
+    numbers = [n[start:-len(suffix)] for n in os.listdir(folder) if n.startswith(prefix + "_") and n.endswith(suffix)]
     return max((int(n) for n in numbers if n.isdigit()), default=0) + 1
 
 

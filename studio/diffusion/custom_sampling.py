@@ -47,9 +47,9 @@ from .model_patches import applied
 from .sampling import (
     Plan,
     StepCallback,
-    StepHooks,
     StepState,
     _step_kwargs,
+    base_hooks,
     check_families,
     latent_mask,
     run_steps,
@@ -397,12 +397,8 @@ def _run(model: UNetModel, positive: Conditioning, negative: Conditioning, laten
         else:
             latents = source + noise * float(sigmas[0])
 
-        hooks = StepHooks()
-        if check_cancel is not None:
-            hooks.before.append(lambda state: check_cancel())
-        hooks.before.extend(make(model=model, positive=positive, negative=negative, scheduler=sched, plan=plan,
-                                 batch=batch, height=lh * SCALE, width=lw * SCALE, check_cancel=check_cancel)
-                            for p in model.patches if (make := getattr(p, "step_hook", None)) is not None)
+        hooks = base_hooks(model, positive, negative, sched, plan, batch=batch, size=(lh, lw),
+                           check_cancel=check_cancel)
         blend = None
         if latent.noise_mask is not None:
             mask = latent_mask(latent.noise_mask, batch, lh, lw).to(device=device, dtype=dtype)

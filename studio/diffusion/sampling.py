@@ -320,13 +320,8 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
             _seed_brownian_tree(sched, tuple(init.shape), int(seed), device, dtype)
 
         # --- hooks ------------------------------------------------------------------------------
-        hooks = StepHooks()
-        if check_cancel is not None:
-            hooks.before.append(lambda state: check_cancel())
-        # Model patches that move the latent before a step (layout guidance) give a hook for this run.
-        hooks.before.extend(make(model=model, positive=positive, negative=negative, scheduler=sched, plan=plan,
-                                 batch=batch, height=lh * SCALE, width=lw * SCALE, check_cancel=check_cancel)
-                            for p in model.patches if (make := getattr(p, "step_hook", None)) is not None)
+        hooks = base_hooks(model, positive, negative, sched, plan, batch=batch, size=(lh, lw),
+                           check_cancel=check_cancel)
         blend = None
         if latent.noise_mask is not None:
             mask = latent_mask(latent.noise_mask, batch, lh, lw).to(device=device, dtype=dtype)
@@ -365,6 +360,20 @@ def _sample(model: UNetModel, positive: Conditioning, negative: Conditioning, la
         if blend is not None:
             kept = KeptArea(blend.clean.float().cpu(), blend.noise.float().cpu())
     return Latent(family=model.family, samples=latents.float().cpu(), noise_mask=latent.noise_mask, kept=kept)
+
+
+def base_hooks(model: UNetModel, positive: Conditioning, negative: Conditioning, sched: Any, plan: Plan, *,
+               batch: int, size: tuple[int, int], check_cancel: Callable[[], None] | None) -> StepHooks:
+    """The before-step hooks every run has: cancel, then those of model patches that move the latent
+    before a step (layout guidance gives one per run). ``size`` is the latent's (height, width)."""
+    hooks = StepHooks()
+    if check_cancel is not None:
+        hooks.before.append(lambda state: check_cancel())
+    lh, lw = size
+    hooks.before.extend(make(model=model, positive=positive, negative=negative, scheduler=sched, plan=plan,
+                             batch=batch, height=lh * SCALE, width=lw * SCALE, check_cancel=check_cancel)
+                        for p in model.patches if (make := getattr(p, "step_hook", None)) is not None)
+    return hooks
 
 
 def run_steps(scheduler: Any, denoiser: Callable[[Any, Any, int, int], Any], latents: Any, plan: Plan,
