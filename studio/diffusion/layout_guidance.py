@@ -28,8 +28,9 @@ the ordinary evaluations are exactly those of plain sampling.
 
 The phrase's positions come from the token ids that ``studio.diffusion.prompts.encode_prompt`` records
 in ``Conditioning.extras`` ("token_ids": the first tokenizer's id at every embedding position, and
-"tokenizer"): the phrase, tokenized alone, is found as a run of consecutive ids (every occurrence).
-SDXL given two prompts (one per encoder) looks in the first (CLIP-L) one. A combined (regional)
+"tokenizer"; "other_token_ids" for encoders given their own prompt, searched after the first): the
+phrase, tokenized alone, is found as a run of consecutive ids (every occurrence).
+SDXL given two prompts (one per encoder) looks in the CLIP-L one first, then the CLIP-G one. A combined (regional)
 positive conditioning is guided on its first entry, whose prompt must hold the phrases.
 
 Cost: each guidance iteration is a forward and a backward pass of the UNet on the positive half of the
@@ -139,8 +140,14 @@ def phrase_positions(cond: Conditioning, box: LayoutBox) -> tuple[int, ...]:
     if ids is None or tokenizer is None:
         raise NodeFailure(f"{box.node}: the positive conditioning does not say which tokens it holds (it was not "
                           f"made by a text-encode node), so the phrase {box.phrase!r} cannot be found")
-    wanted = tokenizer(box.phrase, add_special_tokens=False, truncation=False, verbose=False).input_ids
-    found = find_runs(list(ids), list(wanted))
+    wanted: list[int] = []
+    found: list[int] = []
+    # The first encoder's prompt, then the others' where they were given their own (SDXL's CLIP-G text).
+    for prompt_ids, tok in ((ids, tokenizer), *extras.get("other_token_ids", ())):
+        wanted = tok(box.phrase, add_special_tokens=False, truncation=False, verbose=False).input_ids
+        found = find_runs(list(prompt_ids), list(wanted))
+        if wanted and found:
+            break
     if not wanted or not found:
         raise NodeFailure(f"{box.node}: the phrase {box.phrase!r} is not in the positive prompt; use words "
                           "exactly as the prompt writes them")

@@ -397,8 +397,14 @@ def encode_prompt(
     # The first tokenizer's token id at every embedding position (and that tokenizer): layout guidance
     # finds a phrase's positions by them (``studio.diffusion.layout_guidance``).
     tok0 = clip.tokenizers[0]
-    tokens = {"token_ids": tuple(i for c in chunk_prompt(tok0, parsed[per_encoder[0]], _chunk_length(
+    tokens: dict[str, Any] = {"token_ids": tuple(i for c in chunk_prompt(tok0, parsed[per_encoder[0]], _chunk_length(
         tok0, clip.encoders[0]), lookups[0]) for i in c.ids), "tokenizer": tok0}
+    if len(set(per_encoder)) > 1:
+        # A phrase may be in another encoder's prompt only (SDXL's CLIP-G text): its ids as well.
+        tokens["other_token_ids"] = tuple(
+            (tuple(i for c in chunk_prompt(tok, parsed[t], _chunk_length(tok, enc), lookup) for i in c.ids), tok)
+            for tok, enc, t, lookup in zip(clip.tokenizers[1:], clip.encoders[1:], per_encoder[1:], lookups[1:],
+                                           strict=True))
     if not xl:
         return Conditioning(family=clip.family, embeds=parts[0][0], extras=tokens)
     hidden = [p[0] for p in parts]

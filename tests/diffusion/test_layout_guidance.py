@@ -227,3 +227,15 @@ def test_the_node_declares_its_box_for_the_box_editor():
     assert {i.name: i.step for i in nt.params if i.name in nt.box.names} == dict.fromkeys(nt.box.names, 8)
     assert {i.name: i.default for i in nt.params if i.name in ("loss_scale", "iterations", "steps")} == {
         "loss_scale": 30.0, "iterations": 5, "steps": 10}
+
+
+def test_with_a_prompt_per_sdxl_encoder_a_phrase_in_either_is_found(sdxl):
+    from studio.diffusion.layout_guidance import phrase_positions
+
+    cond = prompts.encode_prompt(sdxl.clip, "", texts=("a photo, soft light", "a red fox on a rock"))
+    got = phrase_positions(cond, LayoutBox("red fox", 0, 0, 8, 8))
+    ids, tok = cond.extras["other_token_ids"][0]
+    assert got and [ids[p] for p in got] == list(tok("red fox", add_special_tokens=False).input_ids)
+    assert phrase_positions(cond, LayoutBox("soft light", 0, 0, 8, 8))  # the CLIP-L prompt comes first
+    with pytest.raises(NodeFailure, match="'owl' is not in the positive prompt"):
+        phrase_positions(cond, LayoutBox("owl", 0, 0, 8, 8))
