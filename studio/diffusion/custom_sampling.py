@@ -40,10 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.context import NodeFailure, OutOfMemory
+from studio.core.context import NodeFailure
 
 from .denoiser import build_denoiser, latent_channels
-from .model_patches import applied
 from .sampling import (
     Plan,
     StepCallback,
@@ -52,10 +51,11 @@ from .sampling import (
     base_hooks,
     check_families,
     latent_mask,
+    patched_run,
     run_steps,
 )
 from .schedulers import SAMPLERS, SCHEDULERS, make_scheduler
-from .vae import SCALE, _oom, free_memory
+from .vae import SCALE
 from .values import Conditioning, KeptArea, Latent, UNetModel
 
 # Samplers that step over any given sigmas (see "Samplers" above).
@@ -331,16 +331,8 @@ def sample_custom(
     if s.numel() < 2:  # no step: ComfyUI returns the latent as it is
         same = Latent(family=model.family, samples=latent.samples, noise_mask=latent.noise_mask, kept=latent.kept)
         return CustomResult(same, same)
-    try:
-        with applied(model.unet, model.patches):
-            return _run(model, positive, neg, latent, name, s, cfg, noise_seed, on_step, check_cancel)
-    except Exception as exc:
-        if not _oom(exc):
-            raise
-        free_memory()
-        b, _, h, w = latent.samples.shape
-        raise OutOfMemory(f"out of memory sampling {w * SCALE}×{h * SCALE} with a batch of {b}; "
-                          "try a smaller size or batch") from None
+    with patched_run(model, latent):
+        return _run(model, positive, neg, latent, name, s, cfg, noise_seed, on_step, check_cancel)
 
 
 @dataclass

@@ -67,7 +67,8 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,12 +263,20 @@ def sample(
         raise NodeFailure("steps must be at least 1")
     if denoise <= 0:
         return _unchanged(model, latent)
+    with patched_run(model, latent):
+        return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
+                       scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
+                       add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
+                       check_cancel=check_cancel, tiling=tiling if tiling is not None else model.tiling)
+
+
+@contextmanager
+def patched_run(model: UNetModel, latent: Latent) -> Iterator[None]:
+    """A sampling run: the model's patches applied around it and undone after; running out of memory
+    frees the cache and fails with the size and batch named."""
     try:
         with applied(model.unet, model.patches):
-            return _sample(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg, sampler=sampler,
-                           scheduler=scheduler, denoise=denoise, start_step=start_step, end_step=end_step,
-                           add_noise=add_noise, return_leftover_noise=return_leftover_noise, on_step=on_step,
-                           check_cancel=check_cancel, tiling=tiling if tiling is not None else model.tiling)
+            yield
     except Exception as exc:
         if not _oom(exc):
             raise
