@@ -6,12 +6,23 @@ immutable ``GraphSnapshot`` of it.
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .graph_items import (  # noqa: F401  (re-exported: the graph's items are imported from here)
+    BYPASS,
+    MUTE,
+    NODE_MODES,
+    NORMAL,
+    GraphError,
+    Group,
+    Link,
+    Node,
+    Problem,
+    _check_color,
+    is_color,
+    new_id,
+)
 from .nodetype import Input, NodeType, Output
 from .registry import Registry
 from .services import RunServices
@@ -27,80 +38,7 @@ ANY_PORT = PortType.parse("ANY")
 MAX_PORTS = 256
 
 
-NORMAL, BYPASS, MUTE = "normal", "bypass", "mute"
-NODE_MODES = (NORMAL, BYPASS, MUTE)
-_COLOR_RE = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
-
-
-def is_color(value: Any) -> bool:
-    """Whether ``value`` is a colour the file keeps: ``#rgb``, ``#rrggbb`` or ``#aarrggbb``."""
-    return isinstance(value, str) and _COLOR_RE.fullmatch(value) is not None
-
-
-class GraphError(ValueError):
-    """An edit that the graph refuses; ``str(exc)`` is the human reason."""
-
-
-@dataclass
-class Node:
-    id: str
-    type_id: str
-    version: str
-    params: dict[str, Any]
-    pos: tuple[float, float] = (0.0, 0.0)
-    title: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    mode: str = "normal"  # one of NODE_MODES: "bypass" passes inputs through, "mute" never runs
-    collapsed: bool = False
-    color: str | None = None  # "#rrggbb", or None for the category's colour
-    # Only for placeholders (unknown type): the port names seen when the node was loaded.
-    placeholder_inputs: tuple[str, ...] = ()
-    placeholder_outputs: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    src: str
-    src_port: str
-    dst: str
-    dst_port: str
-
-
-@dataclass
-class Group:
-    id: str
-    title: str
-    rect: tuple[float, float, float, float]
-    color: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    node_id: str | None
-    node_title: str
-    port: str | None
-    message: str
-    severity: str = "error"  # or "warning"
-
-    def __str__(self) -> str:
-        where = f"{self.node_title} [{self.node_id}]" if self.node_id else self.node_title
-        if self.port:
-            where += f" › {self.port}"
-        return f"{where}: {self.message}"
-
-
 _THROUGH = "$through"  # families-table key: the type a reroute carries
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _check_color(color: Any) -> None:
-    """An edit's colour (False: unchanged, None or "": the default) must be one the file keeps."""
-    if color not in (False, None, "") and not is_color(color):
-        raise GraphError(f"{color!r} is not a colour: use #rgb, #rrggbb or #aarrggbb")
 
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -580,102 +518,9 @@ class Graph:
         """Every problem in the graph, each naming its node (id and title) and port. Nodes that do
         not run (muted, needing a muted node, notes) have none; a bypassed node only the bypass
         it cannot do."""
-        from .plan import plan_run  # local import: the plan reads the graph
+        from .graph_validate import validate_graph  # local import: validation reads the graph
 
-        plan = plan if plan is not None else plan_run(self)
-        problems: list[Problem] = []
-        memo: dict[str, dict[str, tuple[str, PortType]]] = {}
-        incoming: dict[str, dict[str, Link]] = {}
-        for lk in self.links.values():
-            incoming.setdefault(lk.dst, {})[lk.dst_port] = lk
-        for node in self.nodes.values():
-            if node.id in plan.skipped:
-                # A bypassed reroute or note is routed around as it is anyway: nothing to report.
-                nt = self.registry.get(node.type_id)
-                routed = nt is not None and (nt.passthrough or nt.editor_only)
-                if node.mode == BYPASS and not routed and (why := self.bypass_problem(node.id)):
-                    problems.append(Problem(node.id, self.title_of(node), None, why))
-                continue
-            problems.extend(self._node_problems(node, memo, incoming.get(node.id, {})))
-        problems.extend(plan.problems)
-        try:
-            self.topological_order()
-        except GraphError as exc:
-            problems.append(Problem(None, "graph", None, str(exc)))
-        return problems
-
-    def _node_problems(self, node: Node, memo: dict, incoming: dict[str, Link]) -> Iterator[Problem]:
-        title = self.title_of(node)
-
-        def p(port: str | None, msg: str, severity: str = "error") -> Problem:
-            return Problem(node.id, title, port, msg, severity)
-
-        nt = self.registry.get(node.type_id)
-        if nt is None:
-            hint = self.registry.unknown_type_hint(node.type_id)
-            yield p(None, f"unknown node type {node.type_id!r}: kept as a placeholder; "
-                          + (hint or "install the node pack that provides it"))
-            return
-        if node.version.split(".")[0] != nt.version.split(".")[0] and nt.upgrade is None:
-            yield p(None, f"saved by version {node.version} of {nt.id}, but version {nt.version} is installed",
-                    "warning")
-        bad_params: set[str] = set()
-        for decl in nt.inputs:
-            if decl.wire:
-                lk = incoming.get(decl.name)
-                if lk is None:
-                    if not decl.optional:
-                        yield p(decl.name, "required input is not connected")
-                    continue
-                if lk.src not in self.nodes:
-                    yield p(decl.name, "connected to a node that is not in the graph")
-                    continue
-                source = self.nodes[lk.src]
-                if self._output_decl(source, lk.src_port) is None:
-                    yield p(decl.name, f"connected to output {lk.src_port!r} of {self.title_of(source)} "
-                                       f"[{source.id}], which has no such output")
-                    continue
-                src_t = self.output_type(lk.src, lk.src_port, memo=memo)
-                in_t = decl.type
-                if is_family_var(in_t.family):
-                    hit = self.bound_families(node.id, memo=memo).get(in_t.family)
-                    if hit:
-                        in_t = in_t.with_family(hit[0])
-                        if not families_fit(src_t, hit[1]):
-                            yield p(decl.name, f"{src_t} does not fit {hit[1]}")
-                            continue
-                verdict = can_connect(src_t, in_t)
-                if not verdict:
-                    yield p(decl.name, verdict.reason)
-            else:
-                if decl.name not in node.params:
-                    continue  # the default applies
-                value = node.params[decl.name]
-                if value is None and decl.optional:
-                    continue
-                msg = decl.problem(value)
-                if msg:
-                    bad_params.add(decl.name)
-                    yield p(decl.name, msg)
-        if nt.check is not None and not bad_params:
-            yield from self._checked(nt, node, p)
-        for port in incoming:
-            if nt.input(port) is None or not nt.input(port).wire:  # type: ignore[union-attr]
-                yield p(port, "wired to an input this node does not have")
-        for name in node.params:
-            if nt.input(name) is None:
-                yield p(name, "unknown parameter (kept, but not used)", "warning")
-
-    def _checked(self, nt: NodeType, node: Node, p: Callable[..., Problem]) -> Iterator[Problem]:
-        """The node type's own checks of its parameters (a hook that fails is a problem too)."""
-        assert nt.check is not None
-        params = {**nt.default_params(), **node.params}
-        try:
-            found = list(nt.check(params, self.services))
-        except Exception as exc:
-            found = [(None, f"cannot check the parameters: {type(exc).__name__}: {exc}")]
-        for port, message in found:
-            yield p(port, message)
+        return validate_graph(self, plan)
 
     # -- whole-graph helpers --------------------------------------------------------------------
     def clear(self) -> None:
