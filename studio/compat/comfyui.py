@@ -26,6 +26,8 @@ from .comfyui_custom_sampling import TRANSLATORS as CUSTOM_SAMPLING_TRANSLATORS
 from .comfyui_gligen import TRANSLATORS as GLIGEN_TRANSLATORS
 from .comfyui_groups import expand_group_nodes
 from .comfyui_model_sampling import TRANSLATORS as MODEL_SAMPLING_TRANSLATORS
+from .comfyui_packs_nodes import PACK_TRANSLATORS
+from .comfyui_packs_wires import resolve_pack_wires
 from .comfyui_parse import (
     BYPASSED,
     MUTED,
@@ -100,6 +102,7 @@ def import_comfyui(data: Any, registry: Registry, *, source: str | None = None,
         report.add(note_kind, text)
     if isinstance(data.get("definitions"), dict) and data["definitions"].get("subgraphs"):
         report.unmapped("subgraphs are not expanded: each subgraph node is kept as a placeholder")
+    resolve_pack_wires(doc, data, report)  # custom node packs' virtual wires and constant values
     nodes = resolve(doc, report)
     graph = _Builder(doc, nodes, registry, report, r).build()
     if any(n.type_id == "sample.sampler" for n in graph.nodes.values()):
@@ -121,7 +124,8 @@ class _Builder:
 
     def build(self) -> Graph:
         for c in self.nodes.values():
-            (EDITOR_TRANSLATORS.get(c.class_type) or TRANSLATORS.get(c.class_type, _placeholder))(self, c)
+            (EDITOR_TRANSLATORS.get(c.class_type) or TRANSLATORS.get(c.class_type)
+             or PACK_TRANSLATORS.get(c.class_type, _placeholder))(self, c)
         self._wire()
         for finish in self.finishers:
             finish()

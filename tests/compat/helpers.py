@@ -14,8 +14,12 @@ FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "i
          "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan",
          "tile_upscale", "preprocessors", "core_more", "area_composition", "conditioning_ops", "gligen_boxes",
          "sdxl_prompts", "model_merge", "custom_sampling")
+# Custom-node-pack flows (corpus/packs/), checked by tests/compat/test_comfyui_packs.py.
+PACK_FLOWS = ("packs/rgthree_kj", "packs/efficiency", "packs/pysssss_comfyroll", "packs/was_acn")
 # Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
-EXTRA_SUFFIXES = ("ipadapter", "clip_vision", "normal")
+EXTRA_SUFFIXES = ("ipadapter", "clip_vision", "normal",
+                  *(f"lora{i}" for i in range(1, 10)), "clip", "clip_skip", "positive", "negative", "latent", "vae",
+                  "model", "decode", "preview", "image_b")
 
 
 def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:

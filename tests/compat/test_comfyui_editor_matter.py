@@ -61,11 +61,11 @@ WORKFLOW = r"""
     {"id": 9, "type": "SaveImage", "pos": [1730, 190], "size": [315, 270], "flags": {}, "order": 11, "mode": 0,
      "inputs": [{"name": "images", "type": "IMAGE", "link": 13}],
      "properties": {"Node name for S&R": "SaveImage"}, "widgets_values": ["lighthouse"]},
-    {"id": 10, "type": "LoraLoader|pysssss", "pos": [20, 600], "size": [315, 126], "flags": {}, "order": 4, "mode": 4,
+    {"id": 10, "type": "Lora Loader", "pos": [20, 600], "size": [315, 126], "flags": {}, "order": 4, "mode": 4,
      "inputs": [{"name": "model", "type": "MODEL", "link": 6}, {"name": "clip", "type": "CLIP", "link": 7}],
      "outputs": [{"name": "MODEL", "type": "MODEL", "links": [1], "slot_index": 0},
                  {"name": "CLIP", "type": "CLIP", "links": [11, 12], "slot_index": 1}],
-     "properties": {"Node name for S&R": "LoraLoader|pysssss"},
+     "properties": {"Node name for S&R": "Lora Loader"},
      "widgets_values": ["add_detail.safetensors", 0.8, 0.8]},
     {"id": 11, "type": "PreviewImage", "pos": [1730, 520], "size": [210, 246], "flags": {}, "order": 12,
      "mode": 2, "inputs": [{"name": "images", "type": "IMAGE", "link": 14}],
@@ -134,7 +134,7 @@ def test_every_node_of_the_file_is_kept_with_its_mode_style_and_wires():
         "7": ("text.encode", "normal", True, "#332222", None, (420.0, 400.0), "blurry, watermark"),
         "8": ("latent.vae_decode", "normal", False, None, None, (1480.0, 190.0), None),
         "9": ("image.save", "normal", False, None, None, (1730.0, 190.0), None),
-        "10": (PLACEHOLDER_PREFIX + "LoraLoader|pysssss", "bypass", False, None, None, (20.0, 600.0), None),
+        "10": (PLACEHOLDER_PREFIX + "Lora Loader", "bypass", False, None, None, (20.0, 600.0), None),
         "11": ("image.preview", "mute", False, None, None, (1730.0, 520.0), None),
         "13": ("util.note", "normal", False, "#443322", None, (20.0, 150.0), NOTE),
         "14": ("util.note", "normal", False, None, None, (1120.0, 520.0), MARKDOWN),
@@ -151,7 +151,7 @@ def test_every_node_of_the_file_is_kept_with_its_mode_style_and_wires():
     assert nodes["10"].params["widgets_values"] == ["add_detail.safetensors", 0.8, 0.8]
     assert report.of_kind("dropped") == [] and report.of_kind("approximated") == []
     (lora,) = report.of_kind("unmapped")
-    assert lora.startswith("LoraLoader|pysssss #10: unknown node type; kept as a placeholder")
+    assert lora.startswith("Lora Loader #10: unknown node type; kept as a placeholder")
 
 
 def test_the_plan_routes_the_sampler_through_reroutes_and_the_bypassed_node():

@@ -74,9 +74,9 @@ def _ui_with_unknown(class_type: str) -> dict:
 
 
 def test_the_import_report_names_the_pack_an_unknown_class_needs():
-    _, report = import_comfyui(_ui_with_unknown("Power Lora Loader (rgthree)"), REG)
-    line = next(text for text in report.of_kind("unmapped") if "Power Lora Loader (rgthree) #1" in text)
-    assert line.startswith("Power Lora Loader (rgthree) #1: unknown node type; kept as a placeholder")
+    _, report = import_comfyui(_ui_with_unknown("Context Big (rgthree)"), REG)
+    line = next(text for text in report.of_kind("unmapped") if "Context Big (rgthree) #1" in text)
+    assert line.startswith("Context Big (rgthree) #1: unknown node type; kept as a placeholder")
     assert "needs the custom node pack 'rgthree-comfy'" in line
     _, report = import_comfyui({"1": {"class_type": "ImpactSimpleDetectorSEGS", "inputs": {"threshold": 0.5}}}, REG)
     assert any("'ComfyUI-Impact-Pack'" in text for text in report.of_kind("unmapped"))
