@@ -22,7 +22,10 @@ from studio.diffusion.schedulers import SAMPLERS, SCHEDULERS
         Int("steps", 20, min=1, max=1000),
         Float("cfg", 7.0, min=0.0, max=30.0, step=0.1, tooltip="classifier-free guidance scale; 1 = off"),
         Choice("sampler", SAMPLERS, "euler"),
-        Choice("scheduler", SCHEDULERS, "normal", tooltip="noise spacing; karras where the sampler supports it"),
+        Choice("scheduler", SCHEDULERS, "normal",
+               tooltip="noise spacing; karras and exponential where the sampler supports them; simple, "
+                       "ddim_uniform and beta with euler, heun, dpmpp_2s_ancestral, dpmpp_2m/2m_sde/3m_sde and lcm; "
+                       "sgm_uniform with euler and dpmpp_2s_ancestral"),
         Float("denoise", 1.0, min=0.0, max=1.0, step=0.01,
               tooltip="1: start from pure noise (text-to-image); below 1: image-to-image from the latent"),
         Int("start_step", 0, min=0, max=END, label="start at step",

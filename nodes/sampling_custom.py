@@ -36,7 +36,7 @@ def select_sampler(ctx: NodeContext, sampler_name: str) -> Any:
 )
 def basic_scheduler(ctx: NodeContext, model: Any, scheduler: str, steps: int, denoise: float) -> Any:
     """Noise levels for a scheduler and step count, ending at 0: normal and karras as the Sampler node uses
-    them; exponential, simple, sgm_uniform and ddim_uniform spaced over the model's training noise levels."""
+    them; exponential, simple, sgm_uniform, ddim_uniform and beta spaced over the model's training noise levels."""
     from studio.diffusion.custom_sampling import sigmas_basic
 
     return sigmas_basic(model, scheduler, int(steps), float(denoise))

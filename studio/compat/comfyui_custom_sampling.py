@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .comfyui_core_nodes import _strength
 from .comfyui_schema import CONTROL_AFTER_GENERATE, SPECS, ComfySpec
-from .names import COMFY_SAMPLERS, COMFY_SCHEDULERS
+from .names import COMFY_SAMPLERS, COMFY_SCHEDULERS, CUSTOM_NEAREST
 
 if TYPE_CHECKING:
     from .comfyui import _Builder
@@ -60,9 +60,9 @@ SPECS.update(CUSTOM_SAMPLING_SPECS)
 
 # Our samplers that run any noise schedule (studio.diffusion.custom_sampling.CUSTOM_SAMPLERS; a test keeps
 # them in step, read here without importing torch).
-CUSTOM_SAMPLERS = ("euler", "euler_ancestral", "heun")
+CUSTOM_SAMPLERS = ("euler", "euler_ancestral", "heun", "dpmpp_2s_ancestral")
 # The schedules the Basic Scheduler node makes (studio.diffusion.custom_sampling.BASIC_SCHEDULERS).
-BASIC_SCHEDULERS = ("normal", "karras", "exponential", "simple", "sgm_uniform", "ddim_uniform")
+BASIC_SCHEDULERS = ("normal", "karras", "exponential", "simple", "sgm_uniform", "ddim_uniform", "beta")
 _ANCESTRAL = ("ancestral", "sde", "ddpm", "seeds", "lcm")
 
 
@@ -90,7 +90,7 @@ def ksampler_select(b: _Builder, c: CNode) -> None:
     key = name.strip().lower()
     ours = key if key in CUSTOM_SAMPLERS else None
     if ours is None:
-        nearest = COMFY_SAMPLERS.get(key, ("", ""))[0]
+        nearest = CUSTOM_NEAREST.get(key) or COMFY_SAMPLERS.get(key, ("", ""))[0]
         if nearest in CUSTOM_SAMPLERS:
             ours = nearest
         else:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from .report import ImportReport
 
-# Our samplers whose diffusers scheduler offers no Karras sigmas (kept in step with
+# Our samplers whose diffusers scheduler offers no Karras sigmas, nor exponential ones (kept in step with
 # studio.diffusion.schedulers by a test; read here without importing diffusers).
 NO_KARRAS = frozenset({"euler_ancestral", "ddim", "lcm"})
+# ComfyUI's spacings → the only samplers that run them (the others' diffusers schedulers take no custom
+# timesteps, and sgm_uniform's timesteps are fractional); kept in step by the same test.
+_WHOLE_TIMESTEPS = frozenset({"euler", "heun", "dpmpp_2s_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde",
+                              "lcm"})
+SPACING_SAMPLERS: dict[str, frozenset[str]] = {
+    "simple": _WHOLE_TIMESTEPS, "ddim_uniform": _WHOLE_TIMESTEPS, "beta": _WHOLE_TIMESTEPS,
+    "sgm_uniform": frozenset({"euler", "dpmpp_2s_ancestral"}),
+}
 
 # ComfyUI sampler → (ours, why it is only the nearest one, or "" when it is the same method)
 COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
@@ -24,21 +32,21 @@ COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
     "euler_cfg_pp": ("euler", "CFG++ is not available"),
     "euler_ancestral_cfg_pp": ("euler_ancestral", "CFG++ is not available"),
     "heunpp2": ("heun", "nearest second-order method"),
-    "dpm_2": ("heun", "nearest second-order method"),
-    "dpm_2_ancestral": ("euler_ancestral", "nearest ancestral method"),
-    "dpmpp_2s_ancestral": ("euler_ancestral", "nearest ancestral method"),
-    "dpmpp_2s_ancestral_cfg_pp": ("euler_ancestral", "nearest ancestral method"),
+    "dpm_2": ("dpm_2", ""),
+    "dpm_2_ancestral": ("dpm_2_ancestral", ""),
+    "dpmpp_2s_ancestral": ("dpmpp_2s_ancestral", ""),
+    "dpmpp_2s_ancestral_cfg_pp": ("dpmpp_2s_ancestral", "CFG++ is not available"),
     "dpmpp_2m_cfg_pp": ("dpmpp_2m", "CFG++ is not available"),
-    "dpmpp_3m_sde": ("dpmpp_2m_sde", "nearest multistep SDE method"),
-    "dpmpp_3m_sde_gpu": ("dpmpp_2m_sde", "nearest multistep SDE method"),
-    "lms": ("euler", "LMS is not available"),
+    "dpmpp_3m_sde": ("dpmpp_3m_sde", ""),
+    "dpmpp_3m_sde_gpu": ("dpmpp_3m_sde", "the same method with CPU noise"),
+    "lms": ("lms", ""),
     "ddpm": ("euler_ancestral", "nearest ancestral method"),
     "dpm_fast": ("dpmpp_2m", "nearest fast method"),
     "dpm_adaptive": ("dpmpp_2m", "adaptive step size is not available"),
-    "uni_pc_bh2": ("uni_pc", "the bh1 variant"),
+    "uni_pc_bh2": ("uni_pc_bh2", ""),
     "ipndm": ("dpmpp_2m", "nearest multistep method"),
     "ipndm_v": ("dpmpp_2m", "nearest multistep method"),
-    "deis": ("dpmpp_2m", "nearest multistep method"),
+    "deis": ("deis", ""),
     "res_multistep": ("dpmpp_2m", "nearest multistep method"),
     "gradient_estimation": ("euler", "nearest first-order method"),
     "er_sde": ("dpmpp_2m_sde", "nearest SDE method"),
@@ -46,15 +54,19 @@ COMFY_SAMPLERS: dict[str, tuple[str, str]] = {
     "seeds_3": ("dpmpp_sde", "nearest SDE method"),
 }
 
+# ComfyUI samplers whose own method the custom sampler (KSamplerSelect) cannot run, → the nearest it can,
+# where that is not what the name's fallback gives.
+CUSTOM_NEAREST: dict[str, str] = {"dpm_2": "heun"}
+
 # ComfyUI scheduler → (ours, what changes, or "")
 COMFY_SCHEDULERS: dict[str, tuple[str, str]] = {
     "normal": ("normal", ""),
     "karras": ("karras", ""),
-    "simple": ("normal", "close: both space the steps evenly over the model's timesteps"),
-    "sgm_uniform": ("normal", "close: both space the steps evenly over the model's timesteps"),
-    "ddim_uniform": ("normal", "a different spacing of the noise levels"),
-    "exponential": ("normal", "a different spacing of the noise levels"),
-    "beta": ("normal", "a different spacing of the noise levels"),
+    "simple": ("simple", ""),
+    "sgm_uniform": ("sgm_uniform", ""),
+    "ddim_uniform": ("ddim_uniform", ""),
+    "exponential": ("exponential", ""),
+    "beta": ("beta", ""),
     "linear_quadratic": ("normal", "a different spacing of the noise levels"),
     "kl_optimal": ("normal", "a different spacing of the noise levels"),
     "align_your_steps": ("normal", "a different spacing of the noise levels"),
@@ -71,12 +83,12 @@ A1111_SAMPLERS: dict[str, tuple[str, str]] = {
     "ddim": ("ddim", ""),
     "unipc": ("uni_pc", ""),
     "lcm": ("lcm", ""),
-    "lms": ("euler", "LMS is not available"),
-    "dpm2": ("heun", "nearest second-order method"),
-    "dpm2 a": ("euler_ancestral", "nearest ancestral method"),
-    "dpm++ 2s a": ("euler_ancestral", "nearest ancestral method"),
+    "lms": ("lms", ""),
+    "dpm2": ("dpm_2", ""),
+    "dpm2 a": ("dpm_2_ancestral", ""),
+    "dpm++ 2s a": ("dpmpp_2s_ancestral", ""),
     "dpm++ 2m sde heun": ("dpmpp_2m_sde", "the midpoint variant"),
-    "dpm++ 3m sde": ("dpmpp_2m_sde", "nearest multistep SDE method"),
+    "dpm++ 3m sde": ("dpmpp_3m_sde", ""),
     "dpm fast": ("dpmpp_2m", "nearest fast method"),
     "dpm adaptive": ("dpmpp_2m", "adaptive step size is not available"),
     "plms": ("ddim", "nearest DDIM-family method"),
@@ -93,14 +105,14 @@ A1111_SCHEDULES: dict[str, tuple[str, str]] = {
     "automatic": ("normal", ""),
     "normal": ("normal", ""),
     "uniform": ("normal", "close: both space the steps evenly over the model's timesteps"),
-    "simple": ("normal", "close: both space the steps evenly over the model's timesteps"),
-    "sgm uniform": ("normal", "close: both space the steps evenly over the model's timesteps"),
-    "exponential": ("normal", "a different spacing of the noise levels"),
+    "simple": ("simple", ""),
+    "sgm uniform": ("sgm_uniform", ""),
+    "exponential": ("exponential", ""),
     "polyexponential": ("normal", "a different spacing of the noise levels"),
     "kl optimal": ("normal", "a different spacing of the noise levels"),
     "align your steps": ("normal", "a different spacing of the noise levels"),
-    "beta": ("normal", "a different spacing of the noise levels"),
-    "ddim": ("normal", "a different spacing of the noise levels"),
+    "beta": ("beta", ""),
+    "ddim": ("ddim_uniform", ""),
 }
 
 
@@ -121,5 +133,13 @@ def sampler_pair(sampler: str, scheduler: str, report: ImportReport, where: str,
         report.approximated(f"{where}: scheduler {scheduler!r} → {sched!r} ({why})")
     if sched == "karras" and ours in NO_KARRAS:
         report.approximated(f"{where}: {ours} has no Karras variant here; scheduler 'normal' is used")
+        sched = "normal"
+    elif sched == "exponential" and ours in NO_KARRAS:
+        report.approximated(f"{where}: {ours} has no exponential variant here; scheduler 'normal' is used")
+        sched = "normal"
+    elif sched in SPACING_SAMPLERS and ours not in SPACING_SAMPLERS[sched]:
+        able = ", ".join(sorted(SPACING_SAMPLERS[sched]))
+        report.approximated(f"{where}: {ours} cannot run the {sched} scheduler here (only {able} can); "
+                            "scheduler 'normal' is used")
         sched = "normal"
     return ours, sched

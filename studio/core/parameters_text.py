@@ -37,7 +37,22 @@ def _prompt_of(snap: GraphSnapshot, node: SnapNode | None, side: str) -> str | N
 A1111_SAMPLER_NAMES = {
     "euler": "Euler", "euler_ancestral": "Euler a", "heun": "Heun", "dpmpp_2m": "DPM++ 2M",
     "dpmpp_sde": "DPM++ SDE", "dpmpp_2m_sde": "DPM++ 2M SDE", "ddim": "DDIM", "uni_pc": "UniPC", "lcm": "LCM",
+    "lms": "LMS", "dpm_2": "DPM2", "dpm_2_ancestral": "DPM2 a", "dpmpp_2s_ancestral": "DPM++ 2S a",
+    "dpmpp_3m_sde": "DPM++ 3M SDE",
 }
+A1111_SCHEDULE_TYPES = {
+    "karras": "Karras", "exponential": "Exponential", "simple": "Simple", "sgm_uniform": "SGM Uniform",
+    "ddim_uniform": "DDIM", "beta": "Beta",
+}
+# A1111's "Automatic" schedule is Karras for these samplers, so "Normal" has to be written out for them.
+_AUTO_KARRAS = frozenset({"dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde", "dpm_2", "dpm_2_ancestral",
+                          "dpmpp_2s_ancestral"})
+
+
+def _schedule_type(sampler: Any, scheduler: Any) -> str | None:
+    if scheduler == "normal" and sampler in _AUTO_KARRAS:
+        return "Normal"
+    return A1111_SCHEDULE_TYPES.get(str(scheduler))
 
 
 def _model_hash(snap: GraphSnapshot, file: str) -> str | None:
@@ -90,7 +105,7 @@ def parameters_text(snap: GraphSnapshot, node_id: str) -> str:
     pairs: list[tuple[str, Any]] = [
         ("Steps", p.get("steps")),
         ("Sampler", sampler_name),
-        ("Schedule type", "Karras" if p.get("scheduler") == "karras" else None),
+        ("Schedule type", _schedule_type(p.get("sampler"), p.get("scheduler"))),
         ("CFG scale", p.get("cfg")),
         ("Seed", p.get("seed")),
     ]

@@ -11,7 +11,7 @@ previews, cancel, noise-mask blending, model patches):
 - **Samplers.** Only samplers whose diffusers scheduler keeps samples as x0 + σ·ε and can step over
   any sigmas run here: ``euler`` (diffusers takes the sigmas itself, ``set_timesteps(sigmas=...)``) and
   ``euler_ancestral`` and ``heun`` (given the same sigmas and timesteps, heun's in its two-evaluation
-  layout). Any other sampler is refused with a
+  layout), and ``dpmpp_2s_ancestral`` (ours: it takes the sigmas itself). Any other sampler is refused with a
   NodeFailure: its diffusers scheduler spaces its own steps.
 - **Timesteps.** The UNet sees the timestep diffusers derives from each sigma (log-σ interpolation of
   the training schedule); one within 1e-4 of a whole number is that number, so a schedule taken from
@@ -36,12 +36,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from studio.core.context import NodeFailure
 
+from . import sigma_schedules
 from .denoiser import build_denoiser, latent_channels
 from .sampling import (
     Plan,
@@ -54,12 +56,12 @@ from .sampling import (
     patched_run,
     run_steps,
 )
-from .schedulers import SAMPLERS, SCHEDULERS, make_scheduler
+from .schedulers import SAMPLERS, make_scheduler
 from .vae import SCALE
 from .values import Conditioning, KeptArea, Latent, UNetModel
 
 # Samplers that step over any given sigmas (see "Samplers" above).
-CUSTOM_SAMPLERS: tuple[str, ...] = ("euler", "euler_ancestral", "heun")
+CUSTOM_SAMPLERS: tuple[str, ...] = ("euler", "euler_ancestral", "heun", "dpmpp_2s_ancestral")
 
 # Align Your Steps (Sabour et al., NVIDIA 2024): the published 10-step schedules.
 AYS_TABLES: dict[str, tuple[float, ...]] = {
@@ -145,41 +147,16 @@ def training_sigmas(model: UNetModel) -> Any:
     return np.sqrt((1 - alphas) / alphas)
 
 
-def _sigma_at(train: Any, t: float) -> float:
-    """σ at a fractional timestep: log-linear between the neighbouring training timesteps."""
-    lo = int(math.floor(t))
-    hi = min(lo + 1, len(train) - 1)
-    w = t - lo
-    return float(math.exp((1 - w) * math.log(train[lo]) + w * math.log(train[hi])))
-
-
-def _simple(train: Any, steps: int) -> list[float]:
-    # Every (1000/steps)-th training σ, from the top.
-    stride = len(train) / steps
-    return [float(train[-(1 + int(i * stride))]) for i in range(steps)]
-
-
-def _sgm_uniform(train: Any, steps: int) -> list[float]:
-    # Timesteps evenly spaced from the last to the first, the first left out (SGM's "uniform" spacing).
-    ts = np.linspace(len(train) - 1, 0, steps + 1)[:-1]
-    return [_sigma_at(train, float(t)) for t in ts]
-
-
-def _ddim_uniform(train: Any, steps: int) -> list[float]:
-    # DDIM's uniform timesteps 1, 1 + c, 1 + 2c, … (c = 1000 // steps), from the top.
-    stride = max(len(train) // steps, 1)
-    return [float(train[t]) for t in range(1, len(train), stride)][::-1]
-
-
-def _exponential(train: Any, steps: int) -> list[float]:
-    return exponential_sigmas(steps, float(train[0]), float(train[-1]))[:-1].tolist()
+def _levels(name: str, train: Any, steps: int) -> list[float]:
+    return [float(v) for v in sigma_schedules.levels(name, train, steps)]
 
 
 # Schedules of their own (k-diffusion/ComfyUI spacings over the model's training σ), for custom sampling.
+# (The Sampler node offers the same spacings: studio.diffusion.sigma_schedules computes them for both.)
 EXTRA_SCHEDULES: dict[str, Callable[[Any, int], list[float]]] = {
-    "exponential": _exponential, "simple": _simple, "sgm_uniform": _sgm_uniform, "ddim_uniform": _ddim_uniform,
+    name: partial(_levels, name) for name in ("exponential", "simple", "sgm_uniform", "ddim_uniform", "beta")
 }
-BASIC_SCHEDULERS: tuple[str, ...] = (*SCHEDULERS, *EXTRA_SCHEDULES)
+BASIC_SCHEDULERS: tuple[str, ...] = ("normal", "karras", *EXTRA_SCHEDULES)
 
 
 def sigmas_basic(model: UNetModel, scheduler: str, steps: int, denoise: float) -> Any:
@@ -194,9 +171,9 @@ def sigmas_basic(model: UNetModel, scheduler: str, steps: int, denoise: float) -
     if scheduler in EXTRA_SCHEDULES:
         levels = EXTRA_SCHEDULES[scheduler](training_sigmas(model), steps)
         sigmas = torch.tensor([*levels, 0.0], dtype=torch.float32)
-        steps = len(levels)  # ddim_uniform may give one more than asked for
+        steps = len(levels)  # ddim_uniform may give one more than asked for, beta fewer
     else:
-        if scheduler not in SCHEDULERS:
+        if scheduler not in BASIC_SCHEDULERS:
             raise NodeFailure(f"unknown scheduler {scheduler!r}; choose one of {', '.join(BASIC_SCHEDULERS)}")
         sched = make_scheduler("euler", scheduler, model.scheduler_config)
         sched.set_timesteps(steps, device="cpu")
@@ -280,6 +257,12 @@ def custom_scheduler(sampler: str, model: UNetModel, sigmas: Any, device: Any) -
     euler.timesteps = snapped
     if sampler == "euler":
         return euler
+    if sampler == "dpmpp_2s_ancestral":
+        own = make_scheduler(sampler, "normal", model.scheduler_config)
+        own.set_timesteps(sigmas=values.tolist(), device=device)
+        t = own.timesteps.double()
+        own.timesteps = torch.where((t - t.round()).abs() < 1e-4, t.round(), t).to(own.timesteps.dtype)
+        return own
     sched = make_scheduler(sampler, "normal", model.scheduler_config)
     sched.set_timesteps(len(values) - 1, device=device)
     # The k-diffusion ports step from sigmas[i] to sigmas[i + 1] and find i by timestep: give them ours.

@@ -209,7 +209,7 @@ def test_bad_values_are_clean_errors(text, where):
 def test_samplers_translate():
     for label, pair in [("Euler a", ("euler_ancestral", "normal")), ("DPM++ 2M Karras", ("dpmpp_2m", "karras")),
                         ("DPM++ 2M SDE Karras", ("dpmpp_2m_sde", "karras")), ("UniPC", ("uni_pc", "normal")),
-                        ("LMS Karras", ("euler", "karras")), ("Euler a Karras", ("euler_ancestral", "normal"))]:
+                        ("LMS Karras", ("lms", "karras")), ("Euler a Karras", ("euler_ancestral", "normal"))]:
         _, _, t = _imp(f"p\nSteps: 4, Sampler: {label}, Seed: 1, Size: 64x64")
         (smp,) = t["sample.sampler"]
         assert (smp.params["sampler"], smp.params["scheduler"]) == pair, label

@@ -104,7 +104,7 @@ def test_ui_widget_order_is_comfyuis():
 def test_comfyui_denoise_and_foreign_samplers_are_translated_with_notes():
     doc = _ui()
     _node(doc, 12)["widgets_values"] = ["kl_optimal", 10, 0.5]
-    _node(doc, 14)["widgets_values"] = ["dpmpp_2s_ancestral"]
+    _node(doc, 14)["widgets_values"] = ["dpm_2_ancestral"]
     _node(doc, 5)["widgets_values"] = ["dpmpp_2m"]
     graph, report = import_comfyui(doc, REG)
     nodes, _ = comfy_view(graph, IDS)
@@ -114,7 +114,7 @@ def test_comfyui_denoise_and_foreign_samplers_are_translated_with_notes():
     assert nodes["14"].params["sampler_name"] == "euler_ancestral"
     assert nodes["5"].params["sampler_name"] == "euler"
     notes = " ".join(report.of_kind("approximated"))
-    assert "'dpmpp_2s_ancestral'" in notes and "'dpmpp_2m'" in notes and "'kl_optimal'" in notes
+    assert "'dpm_2_ancestral'" in notes and "'dpmpp_2m'" in notes and "'kl_optimal'" in notes
     # ComfyUI's own spacings carry over as they are.
     _node(doc, 12)["widgets_values"] = ["sgm_uniform", 10, 1.0]
     _node(doc, 14)["widgets_values"] = ["dpm_2"]  # the nearest second-order method that runs custom schedules

@@ -132,7 +132,8 @@ def test_default_template_is_not_changed_by_import():
 
 @pytest.mark.parametrize(("early", "ours", "approximated"), [
     ("sample_dpmpp_2m", "dpmpp_2m", False), ("sample_euler_ancestral", "euler_ancestral", False),
-    ("sample_euler", "euler", False), ("sample_dpm_2", "heun", True),
+    ("sample_euler", "euler", False), ("sample_dpm_2", "dpm_2", False),
+    ("sample_dpm_fast", "dpmpp_2m", True),
 ])
 def test_early_sampler_names_lose_their_function_prefix(early, ours, approximated):
     doc = default_template("fixed")

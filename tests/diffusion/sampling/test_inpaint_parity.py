@@ -11,7 +11,7 @@ import torch
 from studio.diffusion import prompts, sampling, vae
 from studio.diffusion.values import Latent
 
-from .test_sampling_parity import COMBOS, IDS, NEGATIVE, PROMPT, SEED, TOL, _diff, _gen, _scheduler
+from .test_sampling_parity import NEGATIVE, PAIRS, PROMPT, SEED, TOL, _diff, _gen, _scheduler
 
 
 def _init(batch: int = 1) -> torch.Tensor:
@@ -51,7 +51,7 @@ def _ours(ns, sampler, scheduler, latent, *, denoise, steps=4, **kw):
 
 
 @pytest.mark.parametrize("strength", [1.0, 0.75])
-@pytest.mark.parametrize(("sampler", "scheduler"), COMBOS, ids=IDS)
+@pytest.mark.parametrize(("sampler", "scheduler"), PAIRS)
 def test_noise_mask_matches_inpaint_pipeline(sd15, sampler, scheduler, strength):
     init, mask = _init(), _pixel_mask()
     ref = _reference(sd15, sampler, scheduler, init, mask, strength=strength)
