@@ -24,6 +24,10 @@ the loop or this call):
   ``ConcatChannels``: a conditioning's ``concat``, the mask and masked-image latents of a 9-channel
   inpainting UNet (SD1.5/SD2/SDXL inpainting checkpoints); Paint-by-Example's 9-channel UNet uses it
   too, with its own channel order (masked-image latents, then the mask).
+- **guidance** (``CfgFunction``, ``PostCfg``): a CFG function replaces ``uncond + cfg·(cond − uncond)``
+  (CFG rescale); post-CFG functions then change the guided output in turn and may evaluate the model
+  again (perturbed-attention guidance). Model patches give them per run through ``cfg_function(model=,
+  batch=, guided=)`` / ``post_cfg(model=, batch=, guided=)`` methods.
 - **model patches** are not here: weight patches (LoRA) are applied to the UNet the denoiser wraps,
   before the run, so the denoiser calls whatever model it was given.
 
@@ -93,6 +97,33 @@ class InputExtension(Protocol):
     def __call__(self, model_in: Any, step: Step) -> Any: ...
 
 
+@dataclass(frozen=True)
+class Guided:
+    """One evaluation as guidance sees it: ``uncond``/``cond`` the model's outputs (``uncond`` None without
+    CFG), ``out`` the guided output so far, ``model_in`` the UNet's input latent (the whole model batch),
+    ``evaluate()`` the model evaluated again on the same batch and conditioning (whatever hooks are set now)."""
+
+    out: Any
+    uncond: Any
+    cond: Any
+    cfg: float
+    model_in: Any
+    step: Step
+    evaluate: Any  # Callable[[], Any]
+
+
+class CfgFunction(Protocol):
+    """The guided output from ``g.uncond``/``g.cond`` in place of the CFG formula (called with CFG only)."""
+
+    def __call__(self, g: Guided) -> Any: ...
+
+
+class PostCfg(Protocol):
+    """A changed guided output (``g.out``), after CFG."""
+
+    def __call__(self, g: Guided) -> Any: ...
+
+
 @dataclass
 class Denoiser:
     """``denoiser(latents, t, step_index, total)`` → model output after CFG (see the module docstring).
@@ -109,6 +140,8 @@ class Denoiser:
     residual_providers: list[ResidualProvider] = field(default_factory=list)
     input_extensions: list[InputExtension] = field(default_factory=list)
     intrablock_providers: list[IntrablockProvider] = field(default_factory=list)
+    cfg_function: CfgFunction | None = None
+    post_cfg: list[PostCfg] = field(default_factory=list)
 
     def __call__(self, latents: Any, t: Any, step_index: int, total: int) -> Any:
         import torch
@@ -118,6 +151,23 @@ class Denoiser:
         inputs = self.inputs
         for patch in self.conditioning_patches:
             inputs = patch(inputs, step)
+        out = self._evaluate(model_in, step, inputs)
+        uncond, cond = out.chunk(2) if self.guided else (None, out)
+        if self.guided:
+            out = uncond + self.cfg * (cond - uncond)
+        if self.cfg_function is None and not self.post_cfg:
+            return out
+        g = Guided(out, uncond, cond, self.cfg, model_in, step, lambda: self._evaluate(model_in, step, inputs))
+        if self.guided and self.cfg_function is not None:
+            g = Guided(self.cfg_function(g), uncond, cond, self.cfg, model_in, step, g.evaluate)
+        for post in self.post_cfg:
+            g = Guided(post(g), uncond, cond, self.cfg, model_in, step, g.evaluate)
+        return g.out
+
+    def _evaluate(self, model_in: Any, step: Step, inputs: UNetInputs) -> Any:
+        import torch
+
+        t = step.t
         down, mid = _sum_residuals(provider(model_in, step, inputs) for provider in self.residual_providers)
         intra = _sum_intrablock(provider(step) for provider in self.intrablock_providers)
         unet_in = model_in
@@ -129,9 +179,6 @@ class Denoiser:
             added_cond_kwargs=inputs.added_cond_kwargs, cross_attention_kwargs=inputs.cross_attention_kwargs,
             return_dict=False, **({"down_intrablock_additional_residuals": intra} if intra is not None else {}),
         )[0]
-        if self.guided:
-            uncond, cond = out.chunk(2)
-            out = uncond + self.cfg * (cond - uncond)
         return out
 
 
@@ -225,9 +272,14 @@ def build_denoiser(model: UNetModel, positive: Conditioning, negative: Condition
 
     unet, grounded = grounding(unet, positive, negative, batch=batch, guided=guided, height=height, width=width)
     patches += grounded
+    # Model patches that change guidance (CFG rescale, perturbed attention); the last CFG function wins.
+    made = {kind: [make(model=model, batch=batch, guided=guided) for p in getattr(model, "patches", ())
+                   if (make := getattr(p, kind, None)) is not None] for kind in ("cfg_function", "post_cfg")}
     return Denoiser(unet, UNetInputs(embeds, added, timestep_cond), cfg, guided, conditioning_patches=patches,
                     residual_providers=providers, input_extensions=extensions,
-                    intrablock_providers=[adapters] if adapters is not None else [])
+                    intrablock_providers=[adapters] if adapters is not None else [],
+                    cfg_function=made["cfg_function"][-1] if made["cfg_function"] else None,
+                    post_cfg=made["post_cfg"])
 
 
 def latent_channels(unet: Any) -> int:

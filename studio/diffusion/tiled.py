@@ -115,6 +115,7 @@ class TiledDenoiser:
             residual_providers=[crop_residuals(p, rows) for p in base.residual_providers],
             input_extensions=[crop_extension(e, rows) for e in base.input_extensions],
             intrablock_providers=[crop_intrablock(p, rows, self.size) for p in base.intrablock_providers],
+            cfg_function=base.cfg_function, post_cfg=list(base.post_cfg),
         )
         self.unet_calls += 1
         self.tiles_evaluated += len(boxes)

@@ -186,3 +186,20 @@ def test_t2i_adapter_features_are_cropped_at_their_own_scale_and_misaligned_tile
     assert torch.equal(coarse[1], feats[1][0, :, :, 4:]) and torch.equal(coarse[2], feats[1][1, :, :, :4])
     with pytest.raises(NodeFailure, match="T2I-Adapter with tiled sampling needs tile sizes"):
         crop_intrablock(provider, TileRows(1, 2, ((0, 3, 8, 8),)), (8, 16))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cfg_patches_reach_the_tiles(sd15, mode):
+    # Rescale CFG works on the guided output, so the tiled denoiser has to pass it on to each tile's evaluation:
+    # with one tile the patched tiled run equals the patched untiled run, and differs from the unpatched one.
+    from studio.diffusion.cfg_rescale import RescaleCFG
+
+    latent = Latent("sd15", torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(5)))
+    patched = replace(sd15.model, patches=(RescaleCFG(0.7),))
+    p, n = _conds(sd15)
+    args = dict(seed=7, steps=3, cfg=5.0, sampler="euler", scheduler="normal")
+    plain = sampling.sample(patched, p, n, latent, **args).samples
+    tiled = sampling.sample(patched, p, n, latent, tiling=TileSpec(mode, 64, 64, 16, 1), **args).samples
+    unpatched = sampling.sample(sd15.model, p, n, latent, tiling=TileSpec(mode, 64, 64, 16, 1), **args).samples
+    assert torch.equal(plain, tiled)
+    assert not torch.allclose(tiled, unpatched, atol=1e-4)
