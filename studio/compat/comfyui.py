@@ -22,9 +22,12 @@ from . import comfyui_core_nodes as core
 from . import comfyui_masks as masks
 from .comfyui_adapters import TRANSLATORS as ADAPTER_TRANSLATORS
 from .comfyui_core_more import TRANSLATORS as CORE_MORE_TRANSLATORS
+from .comfyui_core_ops import TRANSLATORS as CORE_OPS_TRANSLATORS
 from .comfyui_custom_sampling import TRANSLATORS as CUSTOM_SAMPLING_TRANSLATORS
 from .comfyui_gligen import TRANSLATORS as GLIGEN_TRANSLATORS
 from .comfyui_groups import expand_group_nodes
+from .comfyui_model_patches import NOT_YET as MODEL_PATCHES_NOT_YET
+from .comfyui_model_patches import TRANSLATORS as MODEL_PATCH_TRANSLATORS
 from .comfyui_model_sampling import TRANSLATORS as MODEL_SAMPLING_TRANSLATORS
 from .comfyui_packs_nodes import PACK_TRANSLATORS
 from .comfyui_packs_wires import resolve_pack_wires
@@ -495,10 +498,13 @@ TRANSLATORS: dict[str, Callable[[_Builder, CNode], Any]] = {
     **UPSCALE_TRANSLATORS,
     **PREPROCESSOR_TRANSLATORS,
     **CORE_MORE_TRANSLATORS,
+    **CORE_OPS_TRANSLATORS,
     **GLIGEN_TRANSLATORS,
     **REGION_TRANSLATORS,
     **SDXL_TRANSLATORS,
     **MODEL_SAMPLING_TRANSLATORS,
+    **MODEL_PATCH_TRANSLATORS,
+    **{name: _Unsupported(why) for name, why in MODEL_PATCHES_NOT_YET.items()},
     **CUSTOM_SAMPLING_TRANSLATORS,
     "HypernetworkLoader": _Unsupported("hypernetworks are not supported (bypass it to run without it)"),
     "UltimateSDUpscale": _Unsupported("Ultimate SD Upscale repaints tiles one by one, which no node here does; "

@@ -13,13 +13,13 @@ CORPUS = Path(__file__).parent / "corpus"
 FLOWS = ("txt2img", "controlnet_canny", "two_controlnets", "img2img", "lora", "inpaint", "inpaint_encode", "outpaint",
          "sdxl_refiner", "masks", "latent_ops", "lora_chain", "ip_adapter", "hires_esrgan",
          "tile_upscale", "preprocessors", "core_more", "area_composition", "conditioning_ops", "gligen_boxes",
-         "sdxl_prompts", "model_merge", "custom_sampling")
+         "sdxl_prompts", "model_merge", "custom_sampling", "core_ops", "core_ops_images", "model_patches")
 # Custom-node-pack flows (corpus/packs/), checked by tests/compat/test_comfyui_packs.py.
 PACK_FLOWS = ("packs/rgthree_kj", "packs/efficiency", "packs/pysssss_comfyroll", "packs/was_acn")
 # Translators that make more than one node name the others "<ComfyUI id>/<suffix>".
 EXTRA_SUFFIXES = ("ipadapter", "clip_vision", "normal",
                   *(f"lora{i}" for i in range(1, 10)), "clip", "clip_skip", "positive", "negative", "latent", "vae",
-                  "model", "decode", "preview", "image_b")
+                  "model", "decode", "preview", "image_b", "resize_source")
 
 
 def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]]]:

@@ -14,9 +14,11 @@ from studio.core.workflow import dumps, loads
 
 from .helpers import CORPUS, FLOWS, comfy_view
 from .test_comfyui_core_more import EXPECTED_CORPUS as CORE_MORE_CORPUS
+from .test_comfyui_core_ops import EXPECTED_CORPUS as CORE_OPS_CORPUS
 from .test_comfyui_custom_sampling import EXPECTED_CORPUS as CUSTOM_SAMPLING_CORPUS
 from .test_comfyui_gligen import EXPECTED_CORPUS as GLIGEN_CORPUS
 from .test_comfyui_model_merge import EXPECTED_CORPUS as MODEL_MERGE_CORPUS
+from .test_comfyui_model_patches import EXPECTED_CORPUS as MODEL_PATCHES_CORPUS
 from .test_comfyui_preprocessors import EXPECTED_CORPUS as PREPROCESSOR_CORPUS
 from .test_comfyui_regions import EXPECTED_CORPUS as REGIONS_CORPUS
 from .test_comfyui_sdxl import EXPECTED_CORPUS as SDXL_CORPUS
@@ -114,10 +116,10 @@ EXPECTED: dict[str, dict] = {
             "7": ("latent.vae_encode", {}),
             # ComfyUI: 20 steps at the end of a 20/0.6 = 33-step schedule; ours: 33 × 0.6061 = 20 steps
             "8": ("sample.sampler", {"seed": 3, "steps": 33, "denoise": 0.6061, "sampler": "euler",
-                                     "scheduler": "normal", "cfg": 7.0}),
+                                     "scheduler": "simple", "cfg": 7.0}),
             "9": ("latent.upscale", {"mode": "size", "width": 768, "height": 768, "method": "nearest-exact",
                                      "crop": False}),
-            "10": ("sample.sampler", {"seed": 4, "steps": 20, "denoise": 0.5, "sampler": "uni_pc"}),
+            "10": ("sample.sampler", {"seed": 4, "steps": 20, "denoise": 0.5, "sampler": "uni_pc_bh2"}),
             "11": ("latent.vae_decode", {}),
             "12": ("image.save", {"prefix": "img2img"}),
         },
@@ -138,8 +140,8 @@ EXPECTED: dict[str, dict] = {
             "5": ("text.encode", {"text": NEG}),
             "6": ("latent.empty", {"width": 512, "height": 512}),
             "7": ("latent.upscale", {"mode": "factor", "factor": 1.5, "method": "bicubic"}),
-            "8": ("sample.sampler", {"seed": 1234, "steps": 28, "cfg": 5.5, "sampler": "dpmpp_2m_sde",
-                                     "scheduler": "normal"}),
+            "8": ("sample.sampler", {"seed": 1234, "steps": 28, "cfg": 5.5, "sampler": "dpmpp_3m_sde",
+                                     "scheduler": "exponential"}),
             "9": ("latent.vae_decode", {}),
             "10": ("image.preview", {}),
             "11": ("model.lora_model_only", {"lora": "style/ink.safetensors", "strength_model": 0.5}),
@@ -408,11 +410,13 @@ EXPECTED: dict[str, dict] = {
     },
     "preprocessors": PREPROCESSOR_CORPUS,
     "core_more": CORE_MORE_CORPUS,
+    **CORE_OPS_CORPUS,
     **REGIONS_CORPUS,
     "gligen_boxes": GLIGEN_CORPUS,
     "sdxl_prompts": SDXL_CORPUS,
     "model_merge": MODEL_MERGE_CORPUS,
     "custom_sampling": CUSTOM_SAMPLING_CORPUS,
+    "model_patches": MODEL_PATCHES_CORPUS,
 }
 # Present only in the UI files, and kept as there: editor matter (reroutes, notes), muted and bypassed
 # nodes, each with its mode; the API prompt's direct wires they stand in; the wires that replace them.
@@ -511,7 +515,9 @@ def test_ui_editor_matter_is_kept_and_planned_around():
 def test_reports_name_every_approximation():
     _, report = _import("img2img", "api")
     text = "\n".join(report.lines)
-    assert "steps 33, denoise 0.6061" in text and "'uni_pc_bh2' → 'uni_pc'" in text and "'simple' → 'normal'" in text
+    assert "steps 33, denoise 0.6061" in text
+    # uni_pc_bh2 and the simple scheduler are ours too: no note for them.
+    assert "uni_pc_bh2" not in text and "'simple'" not in text
     _, report = _import("lora", "ui")
     assert not report.of_kind("unmapped")
     assert any("CLIP skip 1" in a for a in report.of_kind("approximated"))
