@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 Device = Literal["auto", "cuda", "mps", "cpu"]
 Dtype = Literal["auto", "fp16", "bf16", "fp32"]
 Preview = Literal["auto", "latent2rgb", "taesd", "none"]
+Switch = Literal["auto", "on", "off"]  # auto: decided per device (studio.diffusion.speed)
 DEVICES: tuple[str, ...] = get_args(Device)
 DTYPES: tuple[str, ...] = get_args(Dtype)
 PREVIEWS: tuple[str, ...] = get_args(Preview)
@@ -57,6 +58,14 @@ class Settings:
     # A1111's rule: a prompt word that is exactly an embedding file's name uses that embedding.
     bare_embedding_names: bool = True
     memory_budget_gb: float = 0.0  # 0 = decide from the machine
+    # Speed (studio.diffusion.speed): compiled UNet/ControlNet, fused attention projections,
+    # channels-last layout, torch threads (0 = physical cores).
+    compile_models: Switch = "auto"
+    fuse_qkv: bool = False
+    channels_last: Switch = "auto"
+    torch_threads: int = 0
+    # Where the window runs queued jobs: "" this machine, "auto" or "ray://HOST:PORT" a Ray cluster.
+    cluster: str = ""
     path: str = field(default="", repr=False, compare=False)
     # What was wrong with the file this was loaded from (shown by the window and the CLI; not saved).
     warnings: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
@@ -158,7 +167,21 @@ def _validated(data: dict[str, Any]) -> tuple[Settings, list[str]]:
         problems.append(f"setting 'memory_budget_gb' ignored: must be 0 (automatic) or a positive number "
                         f"(found {settings.memory_budget_gb!r})")
         settings.memory_budget_gb = 0.0
+    if settings.torch_threads < 0:
+        problems.append(f"setting 'torch_threads' ignored: must be 0 (automatic) or a positive number "
+                        f"(found {settings.torch_threads!r})")
+        settings.torch_threads = 0
+    if not valid_cluster(settings.cluster):
+        problems.append(f"setting 'cluster' ignored: must be empty (this machine), auto or ray://HOST:PORT "
+                        f"(found {_short(settings.cluster)})")
+        settings.cluster = ""
     return settings, problems
+
+
+def valid_cluster(address: str) -> bool:
+    """Whether ``address`` names where queued jobs can run: "" (this machine), auto or ray://HOST:PORT."""
+    return address in ("", "auto") or (address.startswith("ray://") and len(address) > len("ray://")
+                                        and not any(c.isspace() for c in address))
 
 
 def _short(value: Any) -> str:

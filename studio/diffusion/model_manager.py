@@ -214,14 +214,20 @@ class ModelManager:
             info = cl.inspect_pickle(path, kind, self.settings.allow_ckpt)
         assert info is not None
         if kind == "checkpoint":
-            return cl.load_checkpoint(info, **args)
+            return self._speed_up(kind, cl.load_checkpoint(info, **args))
         if kind == "vae":
             return cl.load_vae(info, **args)
         if kind == "t2i_adapter":
             from .t2i_adapter import load_t2i_adapter
 
             return load_t2i_adapter(info, **args)
-        return cl.load_controlnet(info, **args)
+        return self._speed_up(kind, cl.load_controlnet(info, **args))
+
+    def _speed_up(self, kind: str, value: Any) -> Any:
+        """Threads, layout, fused attention and compiling per the settings (``studio.diffusion.speed``)."""
+        from . import speed
+
+        return speed.prepare(kind, value, speed.SpeedOptions.from_settings(self.settings), self.device, self.dtype)
 
     def _evict(self, keep: tuple) -> None:
         """Drop least recently used models until the rest fit the budget (never the newest one).

@@ -22,21 +22,28 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
+    QSpinBox,
     QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from studio.core.settings import DEVICES, DTYPES, PREVIEWS, Settings, data_dir
+from studio.core.settings import DEVICES, DTYPES, PREVIEWS, Settings, data_dir, valid_cluster
 
 from .shortcuts import ShortcutMap, ShortcutsEditor
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 DEVICE_LABELS = {"auto": "automatic", "cuda": "NVIDIA CUDA", "mps": "Apple Metal (MPS)", "cpu": "CPU"}
 DTYPE_LABELS = {"auto": "automatic", "fp16": "half (fp16)", "bf16": "bfloat16", "fp32": "full (fp32)"}
+SWITCHES = ("auto", "on", "off")
+SWITCH_LABELS = {"auto": "automatic", "on": "on", "off": "off"}
 PREVIEW_LABELS = {"auto": "automatic (TAESD when installed)", "latent2rgb": "fast approximation",
                   "taesd": "TAESD (sharper)", "none": "no step previews"}
+CLUSTER_TIP = ("Empty: queued jobs run on this machine. auto: the Ray cluster running on this machine (else a "
+               "small one started here); ray://HOST:PORT: a remote Ray cluster. Needs Ray: "
+               "pip install 'latent-studio[cluster]'. Step previews stay on the cluster worker; "
+               "the images appear in History when a job is done.")
 CKPT_WARNING = ("Legacy .ckpt / .pt files are Python pickles: loading one can run any code hidden in it. "
                 "Only allow them for files from sources you trust; prefer .safetensors.")
 
@@ -226,6 +233,12 @@ class PreferencesDialog(QDialog):
         eform.addRow("Precision", self.dtype)
         eform.addRow("Step previews", self.preview)
         eform.addRow("Model memory budget", self.memory)
+        self._add_speed_rows(eform)
+        self.cluster = QLineEdit()
+        self.cluster.setPlaceholderText("this machine (or auto, ray://host:port)")
+        self.cluster.setClearButtonEnabled(True)
+        self.cluster.setToolTip(CLUSTER_TIP)
+        eform.addRow("Run queued jobs on", self.cluster)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -240,6 +253,21 @@ class PreferencesDialog(QDialog):
         col.addWidget(buttons)
         self.resize(620 if shortcuts is None else 720, self.sizeHint().height())
         self.set_settings(settings)
+
+    def _add_speed_rows(self, form: QFormLayout) -> None:
+        """Speed options (``studio.diffusion.speed``); they apply to models loaded from then on."""
+        self.compile_models = _combo(SWITCHES, {**SWITCH_LABELS, "auto": "automatic (off)"})
+        self.compile_models.setToolTip("Compile the UNet and ControlNets with torch.compile: the first run of "
+                                       "each model size takes minutes, later runs reuse the compiled code")
+        self.channels_last = _combo(SWITCHES, {**SWITCH_LABELS, "auto": "automatic (measured)"})
+        self.fuse_qkv = QCheckBox("Fuse attention projections")
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 512)
+        self.threads.setSpecialValueText("automatic (physical cores)")
+        form.addRow("Compile models", self.compile_models)
+        form.addRow("Channels-last layout", self.channels_last)
+        form.addRow(self.fuse_qkv)
+        form.addRow("CPU threads (after restart)", self.threads)
 
     def _tabs(self, boxes: list[QWidget], shortcuts: ShortcutMap) -> QTabWidget:
         general = QWidget()
@@ -260,6 +288,10 @@ class PreferencesDialog(QDialog):
 
     def accept(self) -> None:
         """OK writes the shortcuts; refused while two actions share a key, which neither could use."""
+        if not valid_cluster(self.cluster.text().strip()):
+            warn(self, "Run queued jobs on", f"{self.cluster.text().strip()!r} is not a place to run jobs: "
+                 "leave it empty for this machine, or write auto or ray://HOST:PORT.")
+            return
         editor = self.shortcuts_editor
         if editor is not None:
             if editor.has_conflicts():
@@ -281,6 +313,11 @@ class PreferencesDialog(QDialog):
         _set_combo(self.dtype, s.dtype)
         _set_combo(self.preview, s.preview)
         self.memory.setValue(s.memory_budget_gb)
+        _set_combo(self.compile_models, s.compile_models)
+        _set_combo(self.channels_last, s.channels_last)
+        self.fuse_qkv.setChecked(s.fuse_qkv)
+        self.threads.setValue(s.torch_threads)
+        self.cluster.setText(s.cluster)
 
     def settings(self) -> Settings:
         """The edited settings: a new object; the caller decides whether to save it."""
@@ -296,4 +333,9 @@ class PreferencesDialog(QDialog):
             dtype=self.dtype.currentData(),
             preview=self.preview.currentData(),
             memory_budget_gb=float(self.memory.value()),
+            compile_models=self.compile_models.currentData(),
+            channels_last=self.channels_last.currentData(),
+            fuse_qkv=self.fuse_qkv.isChecked(),
+            torch_threads=int(self.threads.value()),
+            cluster=self.cluster.text().strip(),
         )
