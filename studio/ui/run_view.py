@@ -14,6 +14,8 @@ from studio.app import events as sev
 from studio.core import events as ev
 from studio.core.imaging import mask_overlay, thumbnail
 
+from .worker import ClusterNote, ClusterRun
+
 if TYPE_CHECKING:
     from .main_window import MainWindow
 
@@ -32,6 +34,7 @@ class RunView(QObject):
             ev.OutputFile: self._output_file, ev.RunFinished: self._run_finished,
             sev.JobQueued: self._job_queued, sev.JobStarted: self._job_started, sev.JobFinished: self._job_finished,
             sev.QueueChanged: self._queue_changed,
+            ClusterRun: self._cluster_run, ClusterNote: lambda e: self.w.log(e.level, e.text),
         }
         window.evaluator.event.connect(self.dispatch)
         window.evaluator.preview_ready.connect(self._preview_ready)
@@ -216,6 +219,10 @@ class RunView(QObject):
             self.last_previews.setdefault(last.node_id, last.image)
             self.w.preview.show_array(last.image, f"{last.title} · job {job.id}")
         self.refresh_panels()
+
+    def _cluster_run(self, e: ClusterRun) -> None:
+        self.w.preview.clear(f"Previews are not streamed from cluster workers ({e.address}): "
+                             "the images appear in History when the job is done")
 
     def _queue_changed(self, e: sev.QueueChanged) -> None:
         self.w.act_cancel.setEnabled(self.w.evaluator.busy)

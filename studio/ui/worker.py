@@ -5,20 +5,53 @@ one Qt signal, ``event``, carrying the event object unchanged; the window dispat
 The GUI thread never runs a node. Preview frames are coalesced: only the latest frame is kept and
 signalled once until the GUI takes it, so a slow GUI drops stale frames instead of slowing the
 sampler.
+
+With Preferences ▸ "Run queued jobs on" set (``Settings.cluster``), the thread hands each job to a
+``ClusterRunner`` instead: the job runs on a Ray worker, its step previews stay there, and the
+window hears ``ClusterRun`` before it and ``ClusterNote`` lines for what went wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from studio.app import Job, Session
 from studio.app import events as sev
+from studio.batch.queue_runner import ClusterRunner
 from studio.core import events as ev
+
+log = logging.getLogger(__name__)
+INSTALL_RAY = "pip install 'latent-studio[cluster]'"
+SWITCH_BACK = "empty Preferences ▸ Run queued jobs on to run on this machine"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterRun:
+    """``job`` is about to run on the cluster at ``address``; its step previews stay there."""
+
+    job: Job
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNote:
+    """One line for Problems & Log about a job sent to a cluster."""
+
+    level: str
+    text: str
+
+
+def ray_installed() -> bool:
+    from studio.batch.ray_pool import ray_available
+
+    return ray_available()
 
 
 class _Worker(QObject):
@@ -27,10 +60,58 @@ class _Worker(QObject):
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
+        self.runner: Any = None  # the ClusterRunner of the last cluster address used (keeps its workers)
 
     @Slot(object)
     def run(self, job: Job) -> None:
-        self.session.execute(job)
+        address = self.session.settings.cluster
+        if address:
+            self._run_on_cluster(address, job)
+        else:
+            self.session.execute(job)
+
+    def _runner_for(self, address: str) -> Any:
+        if self.runner is not None and self.runner.address != address:
+            self.close_runner()
+        if self.runner is None:
+            self.runner = ClusterRunner(address)
+        return self.runner
+
+    def _run_on_cluster(self, address: str, job: Job) -> None:
+        if not ray_installed():
+            self._fail(job, f"Job {job.id} was not run: it goes to the cluster {address!r}, which needs Ray "
+                            f"installed here ({INSTALL_RAY}); or {SWITCH_BACK}")
+            return
+        self.session.emit(ClusterRun(job, address))
+        try:
+            summary = self._runner_for(address).execute(self.session, job)
+        except Exception as exc:  # the window stays up and later jobs still run
+            self.close_runner()
+            self._fail(job, _cluster_failure(job, address, f"{type(exc).__name__}: {exc}"))
+            return
+        for key, message in summary.failed.items():
+            if key == "cluster":
+                self.session.emit(ClusterNote("error", _cluster_failure(job, address, message)))
+            else:
+                node = job.snapshot.nodes.get(key)
+                title = node.title if node is not None else key
+                self.session.emit(ClusterNote("error", f"{title}: {message} (job {job.id}, on the cluster {address})"))
+
+    def _fail(self, job: Job, text: str) -> None:
+        if job.summary is None:  # not finished by the runner: finish it here, or the queue would stall
+            self.session.queue.finish(job, ev.RunSummary(job.id, failed={"cluster": text}))
+            self.session.emit(sev.JobFinished(job))
+        self.session.emit(ClusterNote("error", text))
+
+    @Slot()
+    def close_runner(self) -> None:
+        """Stop the cluster workers (and a Ray instance started for them); never fails."""
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            try:
+                runner.close()
+            except Exception:  # quitting or switching must not fail on a cluster that went away
+                log.warning("closing the cluster runner failed", exc_info=True)
 
     @Slot()
     def warm_up(self) -> None:
@@ -64,6 +145,11 @@ class _Worker(QObject):
         # left out of collections from now on (they live as long as the app anyway).
         gc.freeze()
         self.warmed_up.emit()
+
+
+def _cluster_failure(job: Job, address: str, reason: str) -> str:
+    return (f"Job {job.id} failed on the cluster {address!r}: {reason} (is the cluster running, with Ray "
+            f"installed: {INSTALL_RAY}? Or {SWITCH_BACK})")
 
 
 class Evaluator(QObject):
@@ -157,7 +243,11 @@ class Evaluator(QObject):
         self.session.cancel_all()
         if self._on_session_event in self.session.listeners:
             self.session.listeners.remove(self._on_session_event)
+        # Closed in the evaluator thread as it ends: Ray's local processes die with the thread that
+        # started them, too abruptly to stop their own helpers, so ray.shutdown must come first.
+        self.thread.finished.connect(self.worker.close_runner, Qt.ConnectionType.DirectConnection)
         self.thread.quit()
         if not self.thread.wait(timeout_ms):
             self.thread.terminate()
             self.thread.wait()
+        self.worker.close_runner()  # the thread was terminated, or this does nothing
