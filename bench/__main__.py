@@ -13,6 +13,8 @@ BENCHES = {
     "ui": "bench.ui",
     "lora": "bench.lora",
     "anysize": "bench.anysize",
+    "speed": "bench.speed",
+    "batch": "bench.batch",
 }
 
 

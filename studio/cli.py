@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="the model folder a URL download goes into (default: checkpoints)")
     models.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of a URL download")
 
+    from studio.batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub)
+
+    doctor = sub.add_parser("doctor", help="check Python, torch and the GPU, Qt's system libraries, the model "
+                            "and output folders; exit 1 if something will not work")
+    doctor.add_argument("--json", action="store_true")
+
     gui = sub.add_parser("gui", help="open the desktop studio (the default)")
     gui.add_argument("flow", nargs="?", help="workflow or PNG to open")
     return p
@@ -82,15 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     setup_logging()  # tracebacks go to the log file, never to the terminal
-    if args.version:
-        from studio import __version__
+    if args.version:  # from package metadata: no torch or Qt import
+        from studio.app.about_info import version_lines
 
-        print(f"latent-studio {__version__}")
+        print("\n".join(version_lines()))
         return EXIT_OK
     command = args.command or "gui"
     try:
         if command == "run":
             return cmd_run(args)
+        if command == "batch":
+            from studio.batch.cli import cmd_batch
+
+            return cmd_batch(args)
         if command == "validate":
             return cmd_validate(args)
         if command == "import":
@@ -101,6 +113,10 @@ def _main(args: argparse.Namespace) -> int:
             from studio.cli_models import cmd_models
 
             return cmd_models(args)
+        if command == "doctor":
+            from studio.doctor import cmd_doctor
+
+            return cmd_doctor(args)
         return cmd_gui(getattr(args, "flow", None))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -453,6 +469,12 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(flow: str | None) -> int:
+    from studio.qt_check import check_qt, failure_text
+
+    qt = check_qt()  # before Qt loads: Qt aborts the process (no exception) when its plugin cannot load
+    if not qt.ok:
+        print(failure_text(qt), file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         from studio.ui.app import run_app
     except ImportError as exc:

@@ -34,7 +34,7 @@ from studio.core.graph import Graph
 from studio.core.registry import default_registry
 from studio.core.settings import Settings, resources_dir
 
-from . import recovery, theme
+from . import about, recovery, theme
 from .canvas.minimap import Minimap
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
@@ -281,6 +281,11 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self.act_node_help = a("help.node_help", "&Node Help", "mdi6.help-circle-outline",
                                lambda: self.show_node_help())
         self.act_shortcuts = a("help.shortcuts", "&Keyboard Shortcuts", "mdi6.keyboard-outline", self.show_shortcuts)
+        self.act_docs = a("help.documentation", "&Documentation", "mdi6.book-open-variant",
+                          lambda: about.open_documentation(self))
+        self.act_logs = a("help.logs_folder", "Open &Logs Folder", "mdi6.folder-text-outline",
+                          lambda: about.open_logs_folder(self))
+        self.act_about = a("help.about", "&About Latent Studio", "mdi6.information-outline", lambda: about.show_about(self))
         self.act_thumbnails = a("view.thumbnails", "&Images on every node", "mdi6.image-outline",
                                 self.scene.set_show_all_thumbnails)
         self.act_thumbnails.setCheckable(True)
@@ -330,7 +335,9 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         run_menu = mb.addMenu("&Run")
         run_menu.addActions([self.act_run, self.act_run_to_node, self.act_run_outputs, self.act_cancel])
         help_menu = mb.addMenu("&Help")
-        help_menu.addActions([self.act_shortcuts, self.act_node_help])
+        help_menu.addActions([self.act_docs, self.act_shortcuts, self.act_node_help])
+        help_menu.addSeparator()
+        help_menu.addActions([self.act_logs, self.act_about])
 
         tb = self.addToolBar("Main")
         tb.setObjectName("mainToolbar")

@@ -123,6 +123,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     _a("run.cancel", "Cancel", "Esc", "Ctrl+Alt+Return"),  # the second is ComfyUI's interrupt
     _a("help.shortcuts", "Keyboard Shortcuts", "Ctrl+/"),
     _a("help.node_help", "Help for the selected node", "F1"),
+    _a("help.documentation", "Documentation"),
+    _a("help.logs_folder", "Open Logs Folder"),
+    _a("help.about", "About Latent Studio"),
 )
 _BY_ID = {a.id: a for a in ACTIONS}
 
