@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from functools import lru_cache
@@ -90,10 +91,17 @@ def fit_controlnet_config(cfg: dict[str, Any], weights: dict[str, Any]) -> dict[
 # --- building models --------------------------------------------------------------------------------
 
 
+# Both contexts below patch process-wide state (``torch.nn.Module.register_parameter``, ``torch.nn.init``)
+# and restore what they found on exit: two threads building at once could restore each other's patch
+# and leave initialisation switched off for the rest of the process. One build at a time.
+_BUILD_LOCK = threading.RLock()
+
+
 def _empty_weights() -> Any:
     """Build without allocating or initialising weights: every one is replaced right after. Skipping
     the initialisers (on meta tensors too) saves about half of a warm checkpoint load."""
     stack = ExitStack()
+    stack.enter_context(_BUILD_LOCK)
     with suppress(ImportError):  # accelerate is optional: then the model is built with real (discarded) weights
         from accelerate import init_empty_weights
 
