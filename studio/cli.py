@@ -201,6 +201,14 @@ def _target(graph: Any, node_ref: str, param: str) -> tuple[Any, Any]:
     return node, decl
 
 
+def _apply_assignments(graph: Any, assignments: list[str]) -> None:
+    """``--set NODE.PARAM=VALUE`` options, each checked against the node's declaration."""
+    for assignment in assignments:
+        ref, param, text = _parse_assignment(assignment)
+        node, decl = _target(graph, ref, param)
+        graph.set_param(node.id, decl.name, _coerce(graph, node, decl, text))
+
+
 def _coerce(graph: Any, node: Any, decl: Any, text: str) -> Any:
     try:
         value = decl.coerce(text)
@@ -226,10 +234,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--repeat must be at least 1")
     session = _session(args.output_dir)
     graph = _open(session, args.flow)
-    for assignment in args.set:
-        ref, param, text = _parse_assignment(assignment)
-        node, decl = _target(graph, ref, param)
-        graph.set_param(node.id, decl.name, _coerce(graph, node, decl, text))
+    _apply_assignments(graph, args.set)
 
     variants: list[tuple[Any, Any, Any] | None] = [None]
     if args.sweep:

@@ -92,7 +92,7 @@ def _check_cluster(cluster: str) -> None:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from studio.cli import _coerce, _open, _parse_assignment, _preflight, _record_models, _session, _target
+    from studio.cli import _apply_assignments, _open, _preflight, _record_models, _session
     from studio.core.workflow import dumps
 
     from .plan import build_plan, crossed
@@ -102,10 +102,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise _usage("--workers must be at least 1")
     session = _session(args.output_dir)
     graph = _open(session, args.flow)
-    for assignment in args.set:
-        ref, param, text = _parse_assignment(assignment)
-        node, decl = _target(graph, ref, param)
-        graph.set_param(node.id, decl.name, _coerce(graph, node, decl, text))
+    _apply_assignments(graph, args.set)
     axes = [_sweep_axis(graph, s) for s in args.sweep]
     if args.prompts:
         axes.append(_prompt_axis(graph, args.prompts, args.prompt_node))

@@ -120,7 +120,9 @@ def load_image(b: _Builder, c: CNode) -> None:
     b.report.info(f"{c.label}: {name!r} is looked up next to the workflow, then in the input folder")
 
 
-def save_image(b: _Builder, c: CNode) -> None:
+def split_prefix(b: _Builder, c: CNode) -> tuple[str, str]:
+    """ComfyUI's ``filename_prefix`` as (subfolder, file prefix) under our output folder: no climbing out,
+    no characters a file name cannot hold; %…% placeholders are dropped with a report line."""
     prefix = b.text(c, "filename_prefix").replace("\\", "/")
     folder, _, name = prefix.rpartition("/")
     clean = "".join("_" if ch in ':*?"<>|%' else ch for ch in name).strip() or "ComfyUI"
@@ -128,6 +130,11 @@ def save_image(b: _Builder, c: CNode) -> None:
     if clean != name or "%" in prefix:
         b.report.approximated(f"{c.label}: file name prefix {prefix!r} → {clean!r} (ComfyUI's %…% "
                               "placeholders are not expanded)")
+    return folder, clean
+
+
+def save_image(b: _Builder, c: CNode) -> None:
+    folder, clean = split_prefix(b, c)
     b.add(c, "image.save", {"folder": folder, "prefix": clean, "embed_workflow": True}, {"images": "images"}, [])
 
 

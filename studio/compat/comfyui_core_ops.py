@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .comfyui_core_nodes import split_prefix
 from .comfyui_schema import SPECS, ComfySpec
 
 if TYPE_CHECKING:
@@ -129,19 +130,8 @@ def latent_crop(b: _Builder, c: CNode) -> None:
     b.add(c, "latent.crop", params, {"samples": "samples"}, ["latent"])
 
 
-def _split_prefix(b: _Builder, c: CNode) -> tuple[str, str]:
-    prefix = b.text(c, "filename_prefix").replace("\\", "/")
-    folder, _, name = prefix.rpartition("/")
-    clean = "".join("_" if ch in ':*?"<>|%' else ch for ch in name).strip() or "ComfyUI"
-    folder = "/".join(p for p in folder.split("/") if p not in ("", ".", "..") and "%" not in p)
-    if clean != name or "%" in prefix:
-        b.report.approximated(f"{c.label}: file name prefix {prefix!r} → {clean!r} (ComfyUI's %…% "
-                              "placeholders are not expanded)")
-    return folder, clean
-
-
 def save_latent(b: _Builder, c: CNode) -> None:
-    folder, prefix = _split_prefix(b, c)
+    folder, prefix = split_prefix(b, c)
     b.add(c, "latent.save", {"folder": folder, "prefix": prefix}, {"samples": "samples"}, [])
 
 

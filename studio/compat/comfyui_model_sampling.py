@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .comfyui_core_nodes import split_prefix
 from .comfyui_schema import SPECS, ComfySpec
 
 if TYPE_CHECKING:
@@ -72,13 +73,7 @@ def model_merge_blocks(b: _Builder, c: CNode) -> None:
 
 def checkpoint_save(b: _Builder, c: CNode) -> None:
     # ComfyUI writes under its output folder, as we do; its prefix holds the subfolder.
-    prefix = b.text(c, "filename_prefix").replace("\\", "/")
-    folder, _, name = prefix.rpartition("/")
-    clean = "".join("_" if ch in ':*?"<>|%' else ch for ch in name).strip() or "ComfyUI"
-    folder = "/".join(p for p in folder.split("/") if p not in ("", ".", "..") and "%" not in p)
-    if clean != name or "%" in prefix:
-        b.report.approximated(f"{c.label}: file name prefix {prefix!r} → {clean!r} (ComfyUI's %…% "
-                              "placeholders are not expanded)")
+    folder, clean = split_prefix(b, c)
     b.add(c, "model.save_checkpoint", {"folder": folder, "prefix": clean},
           {"model": "model", "clip": "clip", "vae": "vae"}, [])
 

@@ -31,3 +31,29 @@ def comfy_view(graph: Graph, comfy_ids: list[str]) -> tuple[dict[str, Any], set[
     nodes = {back[nid]: n for nid, n in graph.nodes.items()}
     links = {(back[lk.src], lk.src_port, back[lk.dst], lk.dst_port) for lk in graph.links.values()}
     return nodes, links
+
+
+def ui_node(nid: int, typ: str, widgets: list[Any], inputs: list[tuple[str, str, int | None]] = (),
+            outputs: tuple[str, ...] = ("IMAGE",)) -> dict[str, Any]:
+    """One node of a ComfyUI UI workflow: its widget values by position, its input links by id."""
+    return {"id": nid, "type": typ, "pos": [nid * 250, 0], "size": [240, 90], "flags": {}, "order": nid, "mode": 0,
+            "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs],
+            "outputs": [{"name": o, "type": o, "links": []} for o in outputs], "properties": {},
+            "widgets_values": widgets}
+
+
+def ui_workflow(nodes: list[dict[str, Any]], links: list[list[Any]]) -> dict[str, Any]:
+    """A ComfyUI UI workflow of these nodes and links."""
+    return {"last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
+            "config": {}, "extra": {}, "version": 0.4}
+
+
+def import_view(doc: dict[str, Any], ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]], list[str]]:
+    """Import a ComfyUI document with the default registry: nodes and links in ComfyUI ids, and report lines."""
+    from studio.compat import import_comfyui
+    from studio.core.registry import default_registry
+
+    graph, report = import_comfyui(doc, default_registry())
+    nodes, links = comfy_view(graph, ids)
+    return nodes, links, report.lines
+

@@ -5,7 +5,6 @@ By rounds sizes as ComfyUI does."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from studio.compat import import_comfyui
 from studio.core.registry import default_registry
 
-from .helpers import comfy_view
+from .helpers import import_view, ui_node, ui_workflow
 
 REG = default_registry()
 
@@ -48,35 +47,16 @@ EXPECTED_CORPUS = {
 }
 
 
-def _ui_node(nid: int, typ: str, widgets: list[Any], inputs: list[tuple[str, str, int]] = (),
-             outputs: tuple[str, ...] = ("IMAGE",)) -> dict[str, Any]:
-    return {"id": nid, "type": typ, "pos": [nid * 250, 0], "size": [240, 90], "flags": {}, "order": nid, "mode": 0,
-            "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs],
-            "outputs": [{"name": o, "type": o, "links": []} for o in outputs], "properties": {},
-            "widgets_values": widgets}
-
-
-def _ui(nodes: list[dict[str, Any]], links: list[list[Any]]) -> dict[str, Any]:
-    return {"last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
-            "config": {}, "extra": {}, "version": 0.4}
-
-
-def _import(doc: dict[str, Any], ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]], list[str]]:
-    graph, report = import_comfyui(doc, REG)
-    nodes, links = comfy_view(graph, ids)
-    return nodes, links, report.lines
-
-
 def test_checkpoint_loader_with_config_loads_the_checkpoint_and_notes_the_config():
     api = {"1": {"class_type": "CheckpointLoader",
                  "inputs": {"config_name": "v1-inference.yaml", "ckpt_name": "sd15\\dreamshaper_8.safetensors"}},
            "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["1", 1]}}}
-    ui = _ui([_ui_node(1, "CheckpointLoader", ["v1-inference.yaml", "sd15\\dreamshaper_8.safetensors"],
+    ui = ui_workflow([ui_node(1, "CheckpointLoader", ["v1-inference.yaml", "sd15\\dreamshaper_8.safetensors"],
                        outputs=("MODEL", "CLIP", "VAE")),
-              _ui_node(2, "CLIPTextEncode", ["a cat"], [("clip", "CLIP", 1)], ("CONDITIONING",))],
+              ui_node(2, "CLIPTextEncode", ["a cat"], [("clip", "CLIP", 1)], ("CONDITIONING",))],
              [[1, 1, 1, 2, 0, "CLIP"]])
     for doc in (api, ui):
-        nodes, links, lines = _import(doc, ["1", "2"])
+        nodes, links, lines = import_view(doc, ["1", "2"])
         assert nodes["1"].type_id == "model.checkpoint"
         assert nodes["1"].params["checkpoint"] == "sd15/dreamshaper_8.safetensors"
         assert ("1", "clip", "2", "clip") in links
@@ -84,16 +64,16 @@ def test_checkpoint_loader_with_config_loads_the_checkpoint_and_notes_the_config
 
 
 def test_image_nodes_take_their_widgets_in_comfyuis_order():
-    ui = _ui([
-        _ui_node(1, "EmptyImage", [640, 480, 2, 0xFF8000]),
-        _ui_node(2, "EmptyImage", [320, 240, 1, 0x0000FF]),
-        _ui_node(3, "ImageBlend", [0.35, "soft_light"], [("image1", "IMAGE", 1), ("image2", "IMAGE", 2)]),
-        _ui_node(4, "ImageCrop", [256, 192, 16, 8], [("image", "IMAGE", 3)]),
-        _ui_node(5, "ImageScaleToTotalPixels", ["bicubic", 0.5], [("image", "IMAGE", 4)]),
-        _ui_node(6, "ImageInvert", [], [("image", "IMAGE", 5)]),
+    ui = ui_workflow([
+        ui_node(1, "EmptyImage", [640, 480, 2, 0xFF8000]),
+        ui_node(2, "EmptyImage", [320, 240, 1, 0x0000FF]),
+        ui_node(3, "ImageBlend", [0.35, "soft_light"], [("image1", "IMAGE", 1), ("image2", "IMAGE", 2)]),
+        ui_node(4, "ImageCrop", [256, 192, 16, 8], [("image", "IMAGE", 3)]),
+        ui_node(5, "ImageScaleToTotalPixels", ["bicubic", 0.5], [("image", "IMAGE", 4)]),
+        ui_node(6, "ImageInvert", [], [("image", "IMAGE", 5)]),
     ], [[1, 1, 0, 3, 0, "IMAGE"], [2, 2, 0, 3, 1, "IMAGE"], [3, 3, 0, 4, 0, "IMAGE"], [4, 4, 0, 5, 0, "IMAGE"],
         [5, 5, 0, 6, 0, "IMAGE"]])
-    nodes, links, _ = _import(ui, ["1", "2", "3", "4", "5", "6"])
+    nodes, links, _ = import_view(ui, ["1", "2", "3", "4", "5", "6"])
     assert (nodes["1"].type_id, nodes["1"].params) == ("image.empty", {"width": 640, "height": 480, "batch_size": 2,
                                                                        "color": 0xFF8000})
     assert (nodes["3"].type_id, nodes["3"].params) == ("image.blend", {"blend_factor": 0.35,
@@ -113,7 +93,7 @@ def test_api_names_newer_widgets_and_unknown_choices_are_reported():
                             "resolution_steps": 64}},
            "3": {"class_type": "ImageBlend", "inputs": {"image1": ["2", 0], "image2": ["1", 0], "blend_factor": 0.5,
                                                         "blend_mode": "hard_mix"}}}
-    nodes, _, lines = _import(api, ["1", "2", "3"])
+    nodes, _, lines = import_view(api, ["1", "2", "3"])
     assert nodes["2"].params == {"megapixels": 1.0, "method": "nearest", "steps": 64}
     assert nodes["3"].params["blend_mode"] == "normal"
     assert any("'hard_mix' is not known" in line for line in lines)
@@ -122,11 +102,11 @@ def test_api_names_newer_widgets_and_unknown_choices_are_reported():
 def test_repeat_latent_batch_wires_latent_to_latent():
     api = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 2}},
            "2": {"class_type": "RepeatLatentBatch", "inputs": {"samples": ["1", 0], "amount": 3}}}
-    ui = _ui([_ui_node(1, "EmptyLatentImage", [512, 512, 2], outputs=("LATENT",)),
-              _ui_node(2, "RepeatLatentBatch", [3], [("samples", "LATENT", 1)], ("LATENT",))],
+    ui = ui_workflow([ui_node(1, "EmptyLatentImage", [512, 512, 2], outputs=("LATENT",)),
+              ui_node(2, "RepeatLatentBatch", [3], [("samples", "LATENT", 1)], ("LATENT",))],
              [[1, 1, 0, 2, 0, "LATENT"]])
     for doc in (api, ui):
-        nodes, links, _ = _import(doc, ["1", "2"])
+        nodes, links, _ = import_view(doc, ["1", "2"])
         assert (nodes["2"].type_id, nodes["2"].params) == ("latent.repeat_batch", {"amount": 3})
         assert ("1", "latent", "2", "latent") in links
 

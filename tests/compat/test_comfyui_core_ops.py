@@ -12,7 +12,7 @@ import pytest
 from studio.compat import import_comfyui
 from studio.core.registry import default_registry
 
-from .helpers import comfy_view
+from .helpers import import_view, ui_node, ui_workflow
 
 REG = default_registry()
 
@@ -72,42 +72,23 @@ EXPECTED_IMAGES = {
 EXPECTED_CORPUS = {"core_ops": EXPECTED_LATENTS, "core_ops_images": EXPECTED_IMAGES}
 
 
-def _ui_node(nid: int, typ: str, widgets: list[Any], inputs: list[tuple[str, str, int | None]] = (),
-             outputs: tuple[str, ...] = ("IMAGE",)) -> dict[str, Any]:
-    return {"id": nid, "type": typ, "pos": [nid * 250, 0], "size": [240, 90], "flags": {}, "order": nid, "mode": 0,
-            "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs],
-            "outputs": [{"name": o, "type": o, "links": []} for o in outputs], "properties": {},
-            "widgets_values": widgets}
-
-
-def _ui(nodes: list[dict[str, Any]], links: list[list[Any]]) -> dict[str, Any]:
-    return {"last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
-            "config": {}, "extra": {}, "version": 0.4}
-
-
-def _import(doc: dict[str, Any], ids: list[str]) -> tuple[dict[str, Any], set[tuple[str, str, str, str]], list[str]]:
-    graph, report = import_comfyui(doc, REG)
-    nodes, links = comfy_view(graph, ids)
-    return nodes, links, report.lines
-
-
 def test_load_image_mask_takes_file_then_channel_and_skips_the_upload_button():
     api = {"1": {"class_type": "LoadImageMask", "inputs": {"image": "sub\\m.png", "channel": "green"}}}
-    ui = _ui([_ui_node(1, "LoadImageMask", ["sub\\m.png", "green", "image"], outputs=("MASK",))], [])
+    ui = ui_workflow([ui_node(1, "LoadImageMask", ["sub\\m.png", "green", "image"], outputs=("MASK",))], [])
     for doc in (api, ui):
-        nodes, _, lines = _import(doc, ["1"])
+        nodes, _, lines = import_view(doc, ["1"])
         assert (nodes["1"].type_id, nodes["1"].params) == ("image.load_mask", {"image": "sub/m.png",
                                                                                "channel": "green"})
 
 
 def test_latent_blend_of_older_files_with_a_mode_and_unknown_choices_are_reported():
-    ui = _ui([_ui_node(1, "EmptyLatentImage", [64, 64, 1], outputs=("LATENT",)),
-              _ui_node(2, "LatentBlend", [0.3, "normal"], [("samples1", "LATENT", 1), ("samples2", "LATENT", 2)],
+    ui = ui_workflow([ui_node(1, "EmptyLatentImage", [64, 64, 1], outputs=("LATENT",)),
+              ui_node(2, "LatentBlend", [0.3, "normal"], [("samples1", "LATENT", 1), ("samples2", "LATENT", 2)],
                        ("LATENT",)),
-              _ui_node(3, "LatentRotate", ["45 degrees"], [("samples", "LATENT", 1)], ("LATENT",)),
-              _ui_node(4, "Morphology", ["smear", 7], [("image", "IMAGE", None)])],
+              ui_node(3, "LatentRotate", ["45 degrees"], [("samples", "LATENT", 1)], ("LATENT",)),
+              ui_node(4, "Morphology", ["smear", 7], [("image", "IMAGE", None)])],
              [[1, 1, 0, 2, 0, "LATENT"], [2, 1, 0, 2, 1, "LATENT"], [3, 1, 0, 3, 0, "LATENT"]])
-    nodes, links, lines = _import(ui, ["1", "2", "3", "4"])
+    nodes, links, lines = import_view(ui, ["1", "2", "3", "4"])
     assert nodes["2"].params == {"blend_factor": 0.3}
     assert {("1", "latent", "2", "samples1"), ("1", "latent", "2", "samples2")} <= links
     assert nodes["3"].params == {"rotation": "none"} and nodes["4"].params["operation"] == "erode"
@@ -120,7 +101,7 @@ def test_image_composite_masked_without_resizing_wires_straight_through():
            "2": {"class_type": "ImageCompositeMasked",
                  "inputs": {"destination": ["1", 0], "source": ["1", 0], "mask": ["1", 1], "x": 8, "y": 4,
                             "resize_source": False}}}
-    nodes, links, _ = _import(api, ["1", "2"])
+    nodes, links, _ = import_view(api, ["1", "2"])
     assert set(nodes) == {"1", "2"} and nodes["2"].params == {"x": 8, "y": 4}
     assert {("1", "image", "2", "destination"), ("1", "image", "2", "source"), ("1", "mask", "2", "mask")} == links
 
@@ -191,6 +172,6 @@ def test_an_imported_latent_chain_saves_and_loads(tmp_path: Path):
 def test_what_cannot_be_done_faithfully_stays_a_placeholder(class_type: str):
     api = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 2}},
            "2": {"class_type": class_type, "inputs": {"samples": ["1", 0], "seed_behavior": "fixed"}}}
-    nodes, _, lines = _import(api, ["1", "2"])
+    nodes, _, lines = import_view(api, ["1", "2"])
     assert nodes["2"].type_id == f"comfyui.{class_type}"
     assert any(line.startswith(f"unmapped: {class_type} #2") for line in lines)

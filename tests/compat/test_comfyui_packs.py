@@ -18,7 +18,7 @@ from studio.core.plan import plan_run
 from studio.core.registry import default_registry
 from studio.core.workflow import dumps, loads
 
-from .helpers import CORPUS, PACK_FLOWS, comfy_view
+from .helpers import CORPUS, PACK_FLOWS, comfy_view, ui_workflow
 
 REG = default_registry()
 CK = "v1-5-pruned-emaonly.safetensors"
@@ -204,11 +204,6 @@ def _ui_node(nid: int, typ: str, widgets: Any = None, inputs: tuple[tuple[str, s
     return node
 
 
-def _ui(nodes: list[dict[str, Any]], links: list[list[Any]]) -> dict[str, Any]:
-    return {"last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
-            "config": {}, "extra": {}, "version": 0.4}
-
-
 def _sampler_ui(nid: int, seed_link: int | None = None, **links: int) -> dict[str, Any]:
     inputs = (("model", "MODEL", links.get("model")), ("positive", "CONDITIONING", links.get("positive")),
               ("negative", "CONDITIONING", links.get("negative")), ("latent_image", "LATENT", links.get("latent")),
@@ -224,7 +219,7 @@ def _import(doc: dict[str, Any]) -> tuple[dict[str, Any], set[tuple[str, str, st
 
 
 def test_a_get_node_without_its_set_node_leaves_the_input_unconnected_and_says_so():
-    doc = _ui([_ui_node(1, "GetNode", ["LATENT_A"], outputs=("LATENT",)), _sampler_ui(2, latent=1)],
+    doc = ui_workflow([_ui_node(1, "GetNode", ["LATENT_A"], outputs=("LATENT",)), _sampler_ui(2, latent=1)],
               [[1, 1, 0, 2, 3, "LATENT"]])
     nodes, links, report = _import(doc)
     assert set(nodes) == {"2"} and links == set()
@@ -233,7 +228,7 @@ def test_a_get_node_without_its_set_node_leaves_the_input_unconnected_and_says_s
 
 
 def test_get_nodes_follow_chains_of_set_and_get_nodes_and_the_first_of_two_set_nodes():
-    doc = _ui([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",)),
+    doc = ui_workflow([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",)),
                _ui_node(2, "SetNode", ["a"], (("LATENT", "LATENT", 1),), ("*",)),
                _ui_node(3, "GetNode", ["a"], outputs=("LATENT",)),
                _ui_node(4, "SetNode", ["b"], (("LATENT", "LATENT", 2),), ("*",)),
@@ -248,7 +243,7 @@ def test_get_nodes_follow_chains_of_set_and_get_nodes_and_the_first_of_two_set_n
 
 def test_a_random_rgthree_seed_becomes_a_randomized_seed_and_is_reported():
     for seed in (-1, -2):
-        doc = _ui([_ui_node(1, "Seed (rgthree)", [seed, None, None, None], outputs=("INT",)), _sampler_ui(2, 1)],
+        doc = ui_workflow([_ui_node(1, "Seed (rgthree)", [seed, None, None, None], outputs=("INT",)), _sampler_ui(2, 1)],
                   [[1, 1, 0, 2, 4, "INT"]])
         nodes, _, report = _import(doc)
         assert set(nodes) == {"2"}
@@ -266,7 +261,7 @@ def test_constants_fill_widgets_in_both_formats_and_a_seed_node_passes_on_its_co
     assert set(nodes) == {"4"}
     assert {k: nodes["4"].params[k] for k in ("seed", "seed_control", "steps", "cfg")} == \
         {"seed": 1234, "seed_control": "fixed", "steps": 9, "cfg": 4.5}
-    ui = _ui([_ui_node(1, "INTConstant", [9], outputs=("INT",)), _ui_node(2, "easy seed", [77, "increment"],
+    ui = ui_workflow([_ui_node(1, "INTConstant", [9], outputs=("INT",)), _ui_node(2, "easy seed", [77, "increment"],
                                                                            outputs=("INT",)),
               _sampler_ui(3, 2)], [[2, 2, 0, 3, 4, "INT"]])
     nodes, _, report = _import(ui)
@@ -358,7 +353,7 @@ def test_a_muted_efficient_loader_mutes_every_node_it_becomes():
 
 def test_efficient_sampler_reads_version_1_widgets_and_refuses_scripts():
     old = ["Sample", 99, "randomize", 12, 6, "dpmpp_2m", "karras", 1, "auto", "true"]
-    doc = _ui([_ui_node(1, "KSampler (Efficient)", old, (("model", "MODEL", None),), ("MODEL", "CONDITIONING+",
+    doc = ui_workflow([_ui_node(1, "KSampler (Efficient)", old, (("model", "MODEL", None),), ("MODEL", "CONDITIONING+",
                                                                                          "CONDITIONING-", "LATENT",
                                                                                          "VAE", "IMAGE"))], [])
     nodes, _, report = _import(doc)
@@ -393,7 +388,7 @@ def test_efficient_loader_with_a_vae_weights_and_a_controlnet_stack():
 
 
 def test_rgthree_editor_nodes():
-    doc = _ui([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",)),
+    doc = ui_workflow([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",)),
                _ui_node(2, "Reroute (rgthree)", None, (("", "*", 1),), ("*",)),
                _sampler_ui(3, latent=2),
                _ui_node(4, "Label (rgthree)", None, title="Upscaling starts here"),
@@ -441,7 +436,7 @@ def test_efficiency_lora_stacker_and_comfyroll_load_lora():
 
 
 def test_any_switch_passes_on_its_first_input_that_is_not_muted():
-    doc = _ui([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",), mode=2),
+    doc = ui_workflow([_ui_node(1, "EmptyLatentImage", [512, 512, 1], outputs=("LATENT",), mode=2),
                _ui_node(2, "EmptyLatentImage", [768, 768, 1], outputs=("LATENT",)),
                _ui_node(3, "Any Switch (rgthree)", None, (("any_01", "LATENT", 1), ("any_02", "LATENT", 2)), ("*",)),
                _sampler_ui(4, latent=3)],
@@ -519,7 +514,7 @@ def test_every_pack_translator_is_exercised():
 
 @pytest.mark.parametrize("class_type", sorted(_NOT_YET))
 def test_remaining_pack_classes_import_without_unknown_lines(class_type):
-    graph, report = import_comfyui(_ui([_ui_node(1, class_type, ["a", "b", "c", "d"], outputs=("STRING",))], []), REG)
+    graph, report = import_comfyui(ui_workflow([_ui_node(1, class_type, ["a", "b", "c", "d"], outputs=("STRING",))], []), REG)
     assert not any("unknown node type" in line for line in report.lines)
     assert not [n for n in graph.nodes.values() if n.type_id.startswith("comfyui.")]
 
