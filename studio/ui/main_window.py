@@ -39,6 +39,7 @@ from .canvas.minimap import Minimap
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .canvas_actions import CanvasActions
+from .clipboard_actions import ClipboardActions
 from .documents import DocumentActions, ui_settings
 from .editor import Editor
 from .editor_base import EditorContext
@@ -57,7 +58,7 @@ FIRST_RUN = resources_dir() / "workflows" / "first_run.json"
 AUTOSAVE_MS = 10_000
 
 
-class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
+class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions, ClipboardActions):
     def __init__(self, settings: Settings | None = None, *, registry: Any = None, restore_state: bool = True,
                  session: Session | None = None) -> None:
         super().__init__()
@@ -454,37 +455,6 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         self._update_title()
         QTimer.singleShot(0, lambda: self.view.frame())
 
-    # -- editing ----------------------------------------------------------------------------------
-    def selected(self) -> list[str]:
-        return self.scene.selected_node_ids()
-
-    def copy(self) -> None:
-        ids = self.selected()
-        if ids:
-            # Plain text (the fragment JSON names its format): works between windows and processes,
-            # and avoids handing a QMimeData object to the clipboard, which crashed PySide at exit.
-            QApplication.clipboard().setText(self.editor.copy_text(ids))
-
-    def cut(self) -> None:
-        self.copy()
-        self.delete_selected()
-
-    def paste(self) -> None:
-        text = QApplication.clipboard().text()
-        pos = self.view.last_scene_pos
-        self._select(self.editor.paste_text(text, (pos.x(), pos.y())))
-
-    def duplicate(self) -> None:
-        self._select(self.editor.duplicate(self.selected()))
-
-    def delete_selected(self) -> None:
-        """Delete the selected nodes, and the selected groups (their contents stay)."""
-        groups = self.scene.selected_group_ids()
-        if groups:
-            self.editor.delete_groups(groups, self.selected())
-        else:
-            self.editor.delete(self.selected())
-
     def _view_center(self) -> Any:
         return self.view.mapToScene(self.view.viewport().rect().center())
 
@@ -511,19 +481,6 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions):
         dlg.change_requested.connect(lambda: self.show_preferences(shortcuts_tab=True))
         dlg.show()
         self._shortcuts_dialog = dlg
-
-    def select_all(self) -> None:
-        for item in self.scene.node_items.values():
-            item.setSelected(True)
-
-    def _select(self, ids: list[str], *, frame: bool = False) -> None:
-        self.scene.clearSelection()
-        for nid in ids:
-            item = self.scene.node_items.get(nid)
-            if item is not None:
-                item.setSelected(True)
-        if frame and ids:
-            self.view.frame(ids)
 
     def _add_from_library(self, type_id: str) -> None:
         center = self.view.mapToScene(self.view.viewport().rect().center())
