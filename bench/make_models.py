@@ -133,6 +133,16 @@ def _save(path: Path, weights: dict[str, Any], dtype: Any, meta: dict[str, str])
 
 def write_models(out: Path, size: str = "tiny", *, seed: int = 0, dtype: str = "fp16",
                  families: tuple[str, ...] = ("sd15", "sd2", "sdxl")) -> Made:
+    """The models of ``families`` under ``out``; the same seed gives the same weights whatever ran before
+    (the layers' default initialisation draws from the global generator, seeded here on a fork of it)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _write_models(out, size, seed=seed, dtype=dtype, families=families)
+
+
+def _write_models(out: Path, size: str, *, seed: int, dtype: str, families: tuple[str, ...]) -> Made:
     import torch
     from diffusers import ControlNetModel, UNet2DConditionModel
 
