@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from typing import Any
 
 from studio.core.settings import Settings
@@ -75,7 +76,7 @@ class RayPool:
             kind = "cpu"
         remote = ray.remote(BatchWorker)
         names = [f"{kind}-{i + 1}" for i in range(workers)]
-        threads = os.environ.get("OMP_NUM_THREADS")
+        threads = _driver_threads()
         self._actors: dict[str, Any] = {
             n: remote.options(**per_actor).remote(document, settings, source, n, omp_threads=threads) for n in names}
         self._running: dict[Any, tuple[str, RunSpec]] = {}
@@ -152,3 +153,13 @@ class RayPool:
             with contextlib.suppress(Exception):  # tidying up; a worker that is gone has nothing to tidy
                 ray.get(actor.close.remote(), timeout=10)
             self._drop(name)
+
+
+def _driver_threads() -> str | None:
+    """The CPU thread count the workers compute with: the driver's own torch setting where torch is
+    loaded here (a run in this process would use it), else its OMP_NUM_THREADS, else torch's default.
+    On a CPU the thread count changes how sums are split, so it has to match for identical bytes."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.get_num_threads())
+    return os.environ.get("OMP_NUM_THREADS")
