@@ -21,6 +21,7 @@ from studio.batch.plan import Override, build_plan, crossed  # noqa: E402
 from studio.batch.schedule import Scheduler  # noqa: E402
 from studio.cli import main  # noqa: E402
 from studio.core.settings import resources_dir  # noqa: E402
+from tests.ray_processes import ray_processes  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -28,27 +29,12 @@ TXT2IMG = resources_dir() / "workflows" / "txt2img.json"
 SMALL = ["--set", "Empty Latent.width=64", "--set", "Empty Latent.height=64", "--set", "Sampler.steps=2"]
 
 
-def _ray_processes() -> list[str]:
-    """Command lines of Ray's own processes started from this test process (raylet, GCS, workers)."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "raylet" in cmd or "gcs_server" in cmd or cmd.startswith("ray::"):
-            found.append(cmd[:120])
-    return found
-
-
 @pytest.fixture
 def models_env(tiny_root, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance, never someone's cluster
     monkeypatch.chdir(tmp_path)
-    before = _ray_processes()
+    before = ray_processes()
     assert not before, f"Ray is already running here: {before}"
     scratch = set(Path(tempfile.gettempdir()).glob("latent-studio-batch-*"))
     yield tmp_path
@@ -57,9 +43,9 @@ def models_env(tiny_root, tmp_path, monkeypatch) -> Path:
     if ray.is_initialized():
         ray.shutdown()
     deadline = time.monotonic() + 20
-    while _ray_processes() and time.monotonic() < deadline:
+    while ray_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _ray_processes(), "Ray processes were left running"
+    assert not ray_processes(), "Ray processes were left running"
 
 
 def test_two_ray_workers_write_the_bytes_run_writes(models_env, capsys):

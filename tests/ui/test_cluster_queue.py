@@ -4,7 +4,6 @@ the job with one clear line while the window and later jobs go on. One slow test
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from studio.core.events import RunSummary
 from studio.core.settings import Settings
 from studio.ui import preferences, worker
 from studio.ui.queue_panel import COL_STATE
+from tests.ray_processes import ray_processes
 
 ADDRESS = "ray://head:10001"
 
@@ -193,19 +193,6 @@ def test_the_preferences_field_edits_the_cluster_and_refuses_a_bad_address(qtbot
     assert dlg.settings().cluster == ""
 
 
-def _ray_processes() -> list[str]:
-    """Command lines of Ray's own processes on this machine (raylet, GCS, workers)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if "raylet" in cmd or "gcs_server" in cmd or cmd.startswith("ray::"):
-            found.append(cmd[:120])
-    return found
-
-
 @pytest.fixture
 def local_ray(tiny_root, tmp_path, monkeypatch):
     """Tiny models, no cluster address from outside, and no Ray process left afterwards."""
@@ -213,16 +200,16 @@ def local_ray(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_STUDIO_MODELS", str(tiny_root))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)  # a local instance, never someone's cluster
     monkeypatch.chdir(tmp_path)
-    assert not _ray_processes(), "Ray is already running here"
+    assert not ray_processes(), "Ray is already running here"
     yield tmp_path
     import ray
 
     if ray.is_initialized():
         ray.shutdown()
     deadline = time.monotonic() + 20
-    while _ray_processes() and time.monotonic() < deadline:
+    while ray_processes() and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _ray_processes(), "Ray processes were left running"
+    assert not ray_processes(), "Ray processes were left running"
 
 
 @pytest.mark.slow
