@@ -8,7 +8,9 @@ candidate, reference, … so every pair shares the machine's load; medians with 
   ``studio.diffusion.speed`` (bf16 weights in both layouts, fp32 weights under bf16 autocast, fused
   QKV projections, the compiled UNet). The compiled UNet's warm-up (its first call) is printed apart.
 - loads: diffusers' ``from_single_file`` against our model manager with an empty conversion cache
-  (cold) and with a filled one (warm: what every start after the first pays).
+  (cold: converted in this process, the cache written afterwards in the background, as on the
+  command line; and converted in a child process, as in the window) and with a filled one (warm:
+  what every start after the first pays).
 
 ``--device cuda`` times fp16 SD1.5 at 512² and SDXL at 1024² and prints it/s. ``--size tiny`` is a
 quick smoke run on the tiny test models (its numbers mean nothing).
@@ -93,11 +95,11 @@ def _checkpoint(root: Path, family: str) -> Path:
 # --- steps ---------------------------------------------------------------------------------------------
 
 
-def _manager(settings_kw: dict[str, Any], device: str, dtype: str, cache: Path) -> Any:
+def _manager(settings_kw: dict[str, Any], device: str, dtype: str, cache: Path, *, child: bool = False) -> Any:
     from studio.core.settings import Settings
     from studio.diffusion.model_manager import ModelManager
 
-    return ModelManager(Settings(**settings_kw), device=device, dtype=dtype, cache_dir=cache)
+    return ModelManager(Settings(**settings_kw), device=device, dtype=dtype, cache_dir=cache, convert_in_child=child)
 
 
 def _ours(args: Any, ckpt: Path, family: str, res: int, settings_kw: dict[str, Any], dtype: str, cache: Path,
@@ -265,6 +267,7 @@ def _load_report(args: Any, root: Path, work: Path) -> None:
     from diffusers import StableDiffusionPipeline
 
     from studio.diffusion import speed
+    from studio.diffusion.conversion_cache import wait_for_writes
 
     ckpt = _checkpoint(root, "sd15")
     config = _config_folder(ckpt, work / "sd15-config")
@@ -277,12 +280,20 @@ def _load_report(args: Any, root: Path, work: Path) -> None:
                                                  torch_dtype=torch.float32)
         gc.collect()
 
-    def ours(cache: Callable[[], Path], layout: str = "auto") -> Callable[[], None]:
+    def ours(cache: Callable[[], Path], layout: str = "auto", child: bool = False) -> Callable[[], None]:
         def go() -> None:
-            _manager({"compile_models": "off", "channels_last": layout}, "cpu", "fp32", cache()).load_checkpoint(ckpt)
+            _manager({"compile_models": "off", "channels_last": layout}, "cpu", "fp32", cache(),
+                     child=child).load_checkpoint(ckpt)
             gc.collect()
 
         return go
+
+    writes: list[float] = []
+
+    def settle() -> None:  # a cold load's cache entries are written after it returns: not over the next timing
+        t = time_once(wait_for_writes)
+        if t > 0.01:
+            writes.append(t)
 
     def cold_cache() -> Path:
         for old in cold_folders:  # keep the disk use flat: one cold cache at a time
@@ -295,14 +306,22 @@ def _load_report(args: Any, root: Path, work: Path) -> None:
     diffusers_logging.disable_progress_bar()
     diffusers_logging.set_verbosity_error()
     ours(lambda: warm_cache)()  # fill the warm cache once
-    runs = compare(diffusers_load, {"cold": ours(cold_cache), "warm": ours(lambda: warm_cache),
-                                    "warm-nchw": ours(lambda: warm_cache, "off")}, args.load_repeats, warmup=False)
+    wait_for_writes()
+    runs = compare(diffusers_load, {"cold": ours(cold_cache), "cold-child": ours(cold_cache, child=True),
+                                    "warm": ours(lambda: warm_cache),
+                                    "warm-nchw": ours(lambda: warm_cache, "off")}, args.load_repeats, warmup=False,
+                   settle=settle)
     ref = runs["cold"].reference_s
     print(f"\nloading {ckpt.name} (fp32, CPU; page cache warm); medians of {args.load_repeats} interleaved pairs")
     print(f"  {'diffusers from_single_file (reference)':46s} {ref:8.3f} s")
     cold, warm = runs["cold"], runs["warm"]
     print(f"  {'ours, empty conversion cache (cold)':46s} {cold.ours_s:8.3f} s   {cold.describe()}  "
           f"(target <= 1.00: {'met' if cold.ratio <= 1.0 else 'NOT met'})")
+    child = runs["cold-child"]
+    print(f"  {'ours, cold, converting in a child (the window)':46s} {child.ours_s:8.3f} s   {child.describe()}")
+    if writes:
+        print(f"  {'  then, in the background: writing the cache':46s} {statistics.median(writes):8.3f} s   "
+              "(not timed above; the child writes before the window maps its files)")
     print(f"  {'ours, filled conversion cache (warm)':46s} {warm.ours_s:8.3f} s   {warm.describe()}  "
           f"(target <= {TARGET_WARM_LOAD_S:.1f} s: {'met' if warm.ours_s <= TARGET_WARM_LOAD_S else 'NOT met'})")
     plain = runs["warm-nchw"]

@@ -74,27 +74,33 @@ class Pairs:
 
 
 def compare(reference: Callable[[], Any], candidates: Mapping[str, Callable[[], Any]], pairs: int,
-            *, warmup: bool = False) -> dict[str, Pairs]:
+            *, warmup: bool = False, settle: Callable[[], Any] | None = None) -> dict[str, Pairs]:
     """Time ``reference`` next to each candidate ``pairs`` times, alternating which runs first.
 
     Rounds go over all candidates in turn (round 1: A B1, A B2, …; round 2: B1 A, B2 A, …), so a slow
     drift in the machine's load touches every candidate alike. ``warmup`` runs each function once,
-    untimed, first (imports, allocator growth, lazy initialisation).
+    untimed, first (imports, allocator growth, lazy initialisation). ``settle`` runs, untimed, after
+    every timed call: work a call left running in the background must not slow the next one.
     """
+    def timed(fn: Callable[[], Any]) -> float:
+        t = time_once(fn)
+        if settle is not None:
+            settle()
+        return t
+
     if warmup:
-        reference()
-        for fn in candidates.values():
-            fn()
+        for fn in (reference, *candidates.values()):
+            timed(fn)
     times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in candidates}
     for i in range(max(1, pairs)):
         for name, fn in candidates.items():
             ref, ours = times[name]
             if i % 2 == 0:
-                ref.append(time_once(reference))
-                ours.append(time_once(fn))
+                ref.append(timed(reference))
+                ours.append(timed(fn))
             else:
-                ours.append(time_once(fn))
-                ref.append(time_once(reference))
+                ours.append(timed(fn))
+                ref.append(timed(reference))
     return {name: Pairs(tuple(ref), tuple(ours)) for name, (ref, ours) in times.items()}
 
 

@@ -25,7 +25,10 @@ def _manager_key(settings: Settings) -> tuple[Any, ...]:
 class ModelManagers:
     """Hands out the model manager for a given set of settings; one at a time is kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, convert_in_child: bool = False) -> None:
+        """``convert_in_child``: convert large model files in a child process (the window: its event
+        loop stays free; a headless run converts in its own process, which is faster)."""
+        self.convert_in_child = convert_in_child
         self._lock = threading.Lock()
         self._key: tuple[Any, ...] | None = None
         self._manager: Any = None
@@ -36,7 +39,7 @@ class ModelManagers:
             if self._manager is None or key != self._key:
                 from studio.diffusion.model_manager import ModelManager
 
-                self._manager, self._key = ModelManager(settings), key
+                self._manager, self._key = ModelManager(settings, convert_in_child=self.convert_in_child), key
             else:
                 self._manager.settings = settings  # same choices; newer values for the rest
             return self._manager

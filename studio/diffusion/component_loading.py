@@ -45,22 +45,25 @@ class _Source:
         out = {name: hit for name in converters if (hit := self.cache.get(keys[name])) is not None}
         missing = [name for name in converters if name not in out]
         folder = self.cache.folder
-        if missing and folder is not None and self._out_of_process():
+        if missing and folder is not None and self.cache.convert_in_child and self._out_of_process():
             progress(0.05, f"{self.info.path.name}: converting {', '.join(missing)} (once)")
             job = convert_process.ConvertJob(self.kind, self.info, self.dtype, self.allow_ckpt, folder,
                                              self.cache.max_bytes, {name: keys[name] for name in missing})
             if convert_process.run(job):
                 out.update({name: hit for name in missing if (hit := self.cache.get(keys[name])) is not None})
-        for name in converters:  # small files, no cache folder, or no child: convert here
+        for name in converters:  # converting here; the cache entries are written in the background
             if name not in out:
-                out[name] = self.convert(name, converters[name], keys[name])
+                out[name] = self.convert(name, converters[name], keys[name], later=True)
         return {name: out[name] for name in converters}
 
-    def convert(self, name: str, convert: Converter, key: str) -> dict[str, Any]:
+    def convert(self, name: str, convert: Converter, key: str, *, later: bool = False) -> dict[str, Any]:
         out = L.cast(convert(self.weights), self.dtype)
         if not out:
             raise ModelError(f"{self.info.path.name} has no {name} weights")
-        self.cache.put(key, out)
+        if later:
+            self.cache.put_later(key, out)
+        else:
+            self.cache.put(key, out)
         return out
 
     def _out_of_process(self) -> bool:

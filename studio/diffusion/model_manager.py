@@ -40,7 +40,8 @@ class _Resident:
 
 class ModelManager:
     def __init__(self, settings: Settings | None = None, *, device: str | None = None, dtype: str | None = None,
-                 budget_bytes: int | None = None, cache_dir: Path | None | bool = True) -> None:
+                 budget_bytes: int | None = None, cache_dir: Path | None | bool = True,
+                 convert_in_child: bool = False) -> None:
         self.settings = settings or Settings()
         self._device_pref = device or self.settings.device
         self._dtype_pref = dtype or self.settings.dtype
@@ -48,7 +49,7 @@ class ModelManager:
             int(self.settings.memory_budget_gb * GB) if self.settings.memory_budget_gb > 0 else None)
         if cache_dir is True:
             cache_dir = data_dir() / "cache" / "converted"
-        self.cache = ConversionCache(Path(cache_dir) if cache_dir else None)
+        self.cache = ConversionCache(Path(cache_dir) if cache_dir else None, convert_in_child=convert_in_child)
         self._resident: OrderedDict[tuple, _Resident] = OrderedDict()
         self._lock = threading.RLock()
         self._device: Any = None

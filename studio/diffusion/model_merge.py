@@ -58,6 +58,9 @@ class MergePatch:
     def applied(self, module: Any) -> Iterator[None]:
         import torch
 
+        from .conversion_cache import wait_for_writes
+
+        wait_for_writes()  # a first load's cache entries are these very tensors: written before they change
         backups: list[tuple[Any, Any]] = []
         try:
             with torch.no_grad(), self._other_weights(module) as theirs:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from studio.app import Session
 from studio.app import events as sev
+from studio.app.run_services import ModelManagers
 from studio.core.graph import Graph
 from studio.core.registry import default_registry
 from studio.core.settings import Settings, resources_dir
@@ -62,7 +63,8 @@ class MainWindow(QMainWindow, DocumentActions, ModelActions, CanvasActions, Clip
     def __init__(self, settings: Settings | None = None, *, registry: Any = None, restore_state: bool = True,
                  session: Session | None = None) -> None:
         super().__init__()
-        self.session = session or Session(registry or default_registry(), settings or Settings.load())
+        self.session = session or Session(registry or default_registry(), settings or Settings.load(),
+                                          models=ModelManagers(convert_in_child=True))
         self.registry = self.session.registry
         self.editor = Editor(self.graph, self)
         self.scene = GraphScene(self.graph, self)
