@@ -8,9 +8,10 @@ scale them before sampling and unscale them before decoding.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +21,8 @@ from studio.core.types import latents_compatible
 from .values import Latent, VAEModel
 
 SCALE = 8  # pixels per latent cell for every SD 1/2/XL VAE
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _norm(vae: Any, like: Any) -> tuple[Any, Any, float]:
@@ -37,19 +40,39 @@ def _norm(vae: Any, like: Any) -> tuple[Any, Any, float]:
     return shift, 1.0, scaling
 
 
+# Set on a float16 VAE once it has produced NaN or inf: from then on it runs in float32.
+OVERFLOWS_IN_FP16 = "_studio_overflows_in_fp16"
+
+
 @contextmanager
 def _fp32_if_needed(vae: Any) -> Iterator[None]:
-    """SDXL's VAE overflows in float16 (config ``force_upcast``): run it in float32 for the call."""
+    """SDXL's VAE overflows in float16 (config ``force_upcast``), and so do some fine-tuned SD1.5
+    VAEs (seen once, see ``half_safe``): run those in float32 for the call."""
     import torch
 
-    upcast = vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    upcast = vae.dtype == torch.float16 and (bool(getattr(vae.config, "force_upcast", False))
+                                             or bool(getattr(vae, OVERFLOWS_IN_FP16, False)))
+    # torch's own ``to``: diffusers' override warns about fp32-kept modules even when there are none
     if upcast:
-        vae.to(torch.float32)
+        torch.nn.Module.to(vae, torch.float32)
     try:
         yield
     finally:
         if upcast:
-            vae.to(torch.float16)
+            torch.nn.Module.to(vae, torch.float16)
+
+
+def half_safe(model: Any, run: Callable[[], T], finite: Callable[[T], bool], what: str) -> T:
+    """``run()`` (which enters ``_fp32_if_needed``); when a float16 VAE gives NaN or inf, run it again
+    in float32 and keep that VAE in float32 from then on, rather than hand on a black image."""
+    import torch
+
+    out = run()
+    if model.dtype == torch.float16 and not getattr(model, OVERFLOWS_IN_FP16, False) and not finite(out):
+        log.warning("the VAE overflowed in float16 while %s; running it in float32 from now on", what)
+        setattr(model, OVERFLOWS_IN_FP16, True)
+        out = run()
+    return out
 
 
 def _oom(exc: BaseException) -> bool:
@@ -79,12 +102,15 @@ def decode(vae: VAEModel, latent: Latent) -> np.ndarray:
     if not latents_compatible(latent.family, vae.family):
         raise NodeFailure(f"LATENT[{latent.family}] does not fit VAE[{vae.family}]")
     model = vae.vae
-    try:
+
+    def run() -> Any:
         with torch.no_grad(), _fp32_if_needed(model):
             z = latent.samples.to(device=model.device, dtype=model.dtype)
             mean, std, scaling = _norm(model, z)
-            z = z * std / scaling + mean
-            img = model.decode(z, return_dict=False)[0]
+            return model.decode(z * std / scaling + mean, return_dict=False)[0]
+
+    try:
+        img = half_safe(model, run, lambda t: bool(torch.isfinite(t).all()), "decoding")
     except Exception as exc:
         if _oom(exc):
             free_memory()
@@ -103,13 +129,16 @@ def encode(vae: VAEModel, image: np.ndarray) -> Latent:
 
     model = vae.vae
     image = crop_to_multiple(np.asarray(image, dtype=np.float32))
-    try:
+    def run() -> Any:
         with torch.no_grad(), _fp32_if_needed(model):
             x = torch.from_numpy(np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
             x = (x * 2.0 - 1.0).to(device=model.device, dtype=model.dtype)
             z = model.encode(x).latent_dist.mean
             mean, std, scaling = _norm(model, z)
-            z = (z - mean) * scaling / std
+            return (z - mean) * scaling / std
+
+    try:
+        z = half_safe(model, run, lambda t: bool(torch.isfinite(t).all()), "encoding")
     except Exception as exc:
         if _oom(exc):
             free_memory()

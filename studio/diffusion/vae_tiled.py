@@ -129,8 +129,9 @@ def decode_tiled(vae: VAEModel, latent: Latent, tile_size: int = 512, overlap: i
         raise NodeFailure(f"LATENT[{latent.family}] does not fit VAE[{vae.family}]")
     b, _, h, w = latent.samples.shape
     what = f"decoding {w * SCALE}×{h * SCALE}"
-    return _retrying(lambda tile: _decode(vae, latent, tile, effective_overlap(tile, overlap), progress, check,
-                                          feather), tile_size, max(h, w) * SCALE, what, on_retry, min_tile)
+    return _retrying(lambda tile: vae_ops.half_safe(
+        vae.vae, lambda: _decode(vae, latent, tile, effective_overlap(tile, overlap), progress, check, feather),
+        lambda a: bool(np.isfinite(a).all()), what), tile_size, max(h, w) * SCALE, what, on_retry, min_tile)
 
 
 def _decode(vae: VAEModel, latent: Latent, tile: int, overlap: int, progress: Progress | None,
@@ -171,10 +172,14 @@ def encode_tiled(vae: VAEModel, image: np.ndarray, tile_size: int = 512, overlap
     """IMAGE → LATENT (the mean of the latent distribution), encoded in pixel tiles of ``tile_size``
     overlapping by ``overlap`` pixels and blended in latent space. The image is centre-cropped to a
     multiple of 8 pixels first, as ``vae.encode`` does."""
+    import torch
+
     image = vae_ops.crop_to_multiple(np.asarray(image, dtype=np.float32))
     _, h, w, _ = image.shape
-    return _retrying(lambda tile: _encode(vae, image, tile, effective_overlap(tile, overlap), progress, check),
-                     tile_size, max(h, w), f"encoding a {w}×{h} image", on_retry, min_tile)
+    what = f"encoding a {w}×{h} image"
+    return _retrying(lambda tile: vae_ops.half_safe(
+        vae.vae, lambda: _encode(vae, image, tile, effective_overlap(tile, overlap), progress, check),
+        lambda z: bool(torch.isfinite(z.samples).all()), what), tile_size, max(h, w), what, on_retry, min_tile)
 
 
 def _encode(vae: VAEModel, image: np.ndarray, tile: int, overlap: int, progress: Progress | None,
