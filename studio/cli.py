@@ -263,7 +263,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                     exit_code = EXIT_NODE_FAILED
                 if summary.cancelled:
                     return 130
+    _finish_cache_writes(as_json=args.json)
     return exit_code
+
+
+def _finish_cache_writes(*, as_json: bool) -> None:
+    """A first load leaves its converted weights to a background writer; say why exiting waits."""
+    if "studio.diffusion.conversion_cache" not in sys.modules:
+        return
+    from studio.diffusion.conversion_cache import wait_for_writes, writes_pending
+
+    if writes_pending():
+        if not as_json:
+            print("saving converted model weights for faster loads next time…", file=sys.stderr, flush=True)
+        wait_for_writes()
 
 
 def _run_in_thread(session: Any, job: Any) -> Any:

@@ -166,7 +166,11 @@ def _broken_plugin(tmp_path: Path) -> Path:
 
 def test_ldd_finds_the_missing_library(tmp_path):
     folder = _broken_plugin(tmp_path)
-    assert missing_libraries(folder / "libqxcb.so") == ["libxcb-cursor.so.9"]
+    # a machine without the desktop's xcb libraries misses those for the real plugin too
+    already = set(missing_libraries(qt_check.platform_plugin_dir({}) / "libqxcb.so"))
+    missing = missing_libraries(folder / "libqxcb.so")
+    assert "libxcb-cursor.so.9" in missing
+    assert set(missing) - already == {"libxcb-cursor.so.9"}
 
 
 @pytest.mark.parametrize("argv", [[], ["gui"]])
