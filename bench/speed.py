@@ -6,7 +6,8 @@ candidate, reference, … so every pair shares the machine's load; medians with 
 - steps: diffusers' ``StableDiffusionPipeline`` in fp32 (the reference), the same pipeline with its
   own best CPU setting (bf16 weights), our sampler node in fp32, and ours with each option of
   ``studio.diffusion.speed`` (bf16 weights in both layouts, fp32 weights under bf16 autocast, fused
-  QKV projections, the compiled UNet). The compiled UNet's warm-up (its first call) is printed apart.
+  QKV projections, fp8 weight storage, the compiled UNet). The compiled UNet's warm-up (its first
+  call) is printed apart.
 - loads: diffusers' ``from_single_file`` against our model manager with an empty conversion cache
   (cold: converted in this process, the cache written afterwards in the background, as on the
   command line; and converted in a child process, as in the window) and with a filled one (warm:
@@ -35,8 +36,8 @@ from bench.timing import compare, time_once
 
 TARGET_SPEEDUP = 1.2  # best option against diffusers' plain fp32 pipeline, on a CPU
 TARGET_WARM_LOAD_S = 0.5
-CPU_OPTIONS = ("diffusers-bf16", "fp32", "fp32-cl", "bf16", "bf16-nchw", "autocast", "fused-qkv", "compile")
-CUDA_OPTIONS = ("fp16", "fused-qkv", "compile")
+CPU_OPTIONS = ("diffusers-bf16", "fp32", "fp32-cl", "bf16", "bf16-nchw", "autocast", "fused-qkv", "fp8", "compile")
+CUDA_OPTIONS = ("fp16", "fused-qkv", "fp8", "compile")
 
 
 def main(argv: list[str]) -> int:
@@ -209,6 +210,12 @@ def _steps_report(args: Any, root: Path, family: str, res: int, work: Path, opti
             candidates[opt], _ = _ours(args, ckpt, family, res, {"fuse_qkv": True, "compile_models": "off"}, fast,
                                        cache)
             labels[opt] = f"ours, {fast}, fused QKV (layout by probe)"
+        elif opt == "fp8":
+            candidates[opt], unet = _ours(args, ckpt, family, res, {"fp8_weights": True, "compile_models": "off"},
+                                          fast, cache)
+            labels[opt] = f"ours, fp8 weights, {fast} compute"
+            mib = sum(p.nbytes for p in unet.unet.parameters()) / 2**20
+            print(f"fp8 weights: the UNet holds {mib:.0f} MiB of weights")
         elif opt == "compile":
             go, unet = _ours(args, ckpt, family, res, {"compile_models": "on"}, fast, cache)
             warmups[opt] = time_once(go)  # the first run compiles (or reads the compile cache)

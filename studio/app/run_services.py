@@ -19,6 +19,7 @@ from studio.core.settings import Settings, resources_dir
 def _manager_key(settings: Settings) -> tuple[Any, ...]:
     return (tuple(str(r) for r in settings.model_roots), settings.device, settings.dtype,
             settings.memory_budget_gb, settings.allow_ckpt, settings.compile_models, settings.fuse_qkv,
+            settings.fp8_weights,
             settings.channels_last)
 
 

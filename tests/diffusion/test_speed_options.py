@@ -196,3 +196,25 @@ def test_layout_and_fused_projections_follow_the_settings_and_keep_outputs(tiny)
     after = _unet_out(plain)
     assert not torch.allclose(after, before, atol=1e-3)
     assert torch.allclose(_unet_out(fast), after, atol=1e-4)
+
+
+def test_fp8_weights_are_stored_narrow_and_computed_wide(tiny):
+    """With ``fp8_weights`` the UNet keeps float8 weights between calls and computes in the working
+    dtype: its output equals the plain UNet's with the same weights rounded to float8."""
+    mm = ModelManager(Settings(fp8_weights=True, fuse_qkv=True), device="cpu", dtype="fp32", cache_dir=False)
+    narrow = mm.load_checkpoint(tiny.paths["checkpoint-sd15"])[0].unet
+    plain = _load(tiny, channels_last="off")
+    got = _unet_out(narrow)
+    stored = {n for n, p in narrow.named_parameters() if p.dtype == torch.float8_e4m3fn}
+    assert any(n.endswith("to_q.weight") for n in stored) and any("conv" in n for n in stored)
+    assert not any("norm" in n for n in stored)  # normalisation layers stay wide (diffusers' skip list)
+    assert not any(type(p).__name__.startswith("Fused") for p in narrow.attn_processors.values())
+    with torch.no_grad():
+        for n, p in plain.named_parameters():
+            if n in stored:
+                p.copy_(p.to(torch.float8_e4m3fn).float())
+    assert torch.allclose(got, _unet_out(plain), atol=1e-5)
+    def nbytes(m):
+        return sum(p.nbytes for p in m.parameters())
+
+    assert nbytes(narrow) < 0.5 * nbytes(plain)  # float8 against float32: a quarter, norms aside
