@@ -17,6 +17,7 @@ would live inside the shared UNet; so the patch is applied in place.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from typing import Any
 
 from .errors import ModelError
 from .lora_keys import PEFT_PAIRS, diffusers_modules, inspect_lora, kohya_modules
+
+log = logging.getLogger(__name__)
 
 # Tensor names inside one kohya/LyCORIS layer, and the kind of layer they make.
 LORA_NAMES = {"lora_down.weight", "lora_up.weight", "lora_mid.weight", "alpha"}
@@ -296,6 +299,7 @@ class LoraPatch:
 
         wait_for_writes()  # a first load's cache entries are these very tensors: written before they change
         backups: list[tuple[Any, Any]] = []
+        narrow = False
         try:
             with torch.no_grad():
                 for part, targets in self.layers.items():
@@ -305,6 +309,7 @@ class LoraPatch:
                     for path, layer in targets:
                         w = root.get_submodule(path).weight
                         backups.append((w, w.detach().clone()))
+                        narrow = narrow or w.element_size() == 1
                         fused = layer.low_rank(w.device) if w.dtype == torch.float32 and w.is_contiguous() else None
                         if fused is not None:  # one kernel: W += s · up @ down
                             up, down, scale = fused
@@ -313,6 +318,9 @@ class LoraPatch:
                             w.add_(layer.delta(w.shape, w.device, self.strength))
                         else:  # add in float32, round once
                             w.copy_(w.float().add_(layer.delta(w.shape, w.device, self.strength)))
+            if narrow:
+                log.warning("LoRA %s is added to fp8 weights, whose coarse steps blur a small change; "
+                            "turn fp8 weights off in Preferences for its full effect", self.name)
             yield
         finally:
             with torch.no_grad():
