@@ -201,3 +201,16 @@ def test_a_partial_run_after_a_full_one_runs_nothing_again(session):
     session.enqueue(1, targets=[a])
     part = session.run_next().summary
     assert part.executed == () and part.cached == (a,)
+
+
+def test_a_run_waits_for_pending_cache_writes_and_says_why(monkeypatch, capsys):
+    from studio import cli
+    from studio.diffusion import conversion_cache
+
+    waited: list[bool] = []
+    monkeypatch.setattr(conversion_cache, "writes_pending", lambda: True)
+    monkeypatch.setattr(conversion_cache, "wait_for_writes", lambda timeout=None: waited.append(True) or True)
+    cli._finish_cache_writes(as_json=False)
+    assert waited and "saving converted model weights" in capsys.readouterr().err
+    cli._finish_cache_writes(as_json=True)  # JSON output: waits without a word
+    assert len(waited) == 2 and capsys.readouterr().err == ""
