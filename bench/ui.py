@@ -174,7 +174,7 @@ def _stall_during_run(w, app, graph_builder, trace: Path | None = None, gc_freez
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     trace_file = trace.open("w") if trace else None
     if trace_file:  # faulthandler's watchdog is a C thread: it dumps every thread's stack during a stall
-        timer.timeout.connect(lambda: faulthandler.dump_traceback_later(0.035, file=trace_file))
+        timer.timeout.connect(lambda: faulthandler.dump_traceback_later(0.028, file=trace_file))
     gc.callbacks.append(on_gc)
     timer.start()
     w.run()
