@@ -46,8 +46,8 @@ OVERFLOWS_IN_FP16 = "_studio_overflows_in_fp16"
 
 @contextmanager
 def _fp32_if_needed(vae: Any) -> Iterator[None]:
-    """SDXL's VAE overflows in float16 (config ``force_upcast``), and so do some fine-tuned SD1.5
-    VAEs (seen once, see ``half_safe``): run those in float32 for the call."""
+    """SDXL's VAE overflows in float16 (config ``force_upcast``), and so does any VAE that has once
+    given NaN or inf (``half_safe`` marks it): run those in float32 for the call."""
     import torch
 
     upcast = vae.dtype == torch.float16 and (bool(getattr(vae.config, "force_upcast", False))
@@ -129,6 +129,7 @@ def encode(vae: VAEModel, image: np.ndarray) -> Latent:
 
     model = vae.vae
     image = crop_to_multiple(np.asarray(image, dtype=np.float32))
+
     def run() -> Any:
         with torch.no_grad(), _fp32_if_needed(model):
             x = torch.from_numpy(np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
